@@ -1,0 +1,47 @@
+"""ragkit: private answers from your own documents with phi-3-mini.
+
+The public surface is what `__all__` lists; heavy dependencies (torch,
+chromadb, llama_cpp) load only when first needed."""
+
+from __future__ import annotations
+
+from ragkit.answers import Answer, AnswerStream, Source
+from ragkit.config import Settings
+from ragkit.errors import (
+    ContextTooSmallError,
+    DocumentError,
+    DownloadError,
+    EmptyIndexError,
+    IndexFormatError,
+    IndexLockedError,
+    ModelNotFoundError,
+    RagkitError,
+)
+from ragkit.ingest import IngestProgress, IngestReport, SkippedFile
+from ragkit.kit import Ragkit
+from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REGISTRY",
+    "Answer",
+    "AnswerStream",
+    "ContextTooSmallError",
+    "DocumentError",
+    "DownloadError",
+    "DownloadProgress",
+    "EmptyIndexError",
+    "IndexFormatError",
+    "IndexLockedError",
+    "IngestProgress",
+    "IngestReport",
+    "ModelNotFoundError",
+    "ModelSpec",
+    "Ragkit",
+    "RagkitError",
+    "Settings",
+    "SkippedFile",
+    "Source",
+    "__version__",
+]

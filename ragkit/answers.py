@@ -1,0 +1,100 @@
+"""What search and ask return."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage from the user's documents."""
+
+    number: int
+    """Its rank in search results; its [number] in an answer's prompt."""
+    path: str
+    start_line: int | None
+    end_line: int | None
+    score: float
+    text: str
+    headings: str = ""
+    page: int | None = None
+
+    def location(self, relative_to: Path | None = None) -> str:
+        """`docs/keys.md:12-30`, or `manual.pdf p. 4`; relative to the current
+        directory when the file is under it."""
+        path = self.path
+        base = relative_to or Path.cwd()
+        try:
+            path = os.path.relpath(self.path, base) if Path(self.path).is_relative_to(base) else self.path
+        except ValueError:  # other drive on Windows
+            pass
+        if self.page is not None:
+            return f"{path} p. {self.page}"
+        if self.start_line is None:
+            return path
+        if self.end_line is None or self.end_line == self.start_line:
+            return f"{path}:{self.start_line}"
+        return f"{path}:{self.start_line}-{self.end_line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    sources: list[Source]
+    """The passages the model was given, numbered as in the prompt."""
+    cited: list[int]
+    """Numbers of the given passages that the answer cites."""
+    model: str
+    prompt_tokens: int
+    n_ctx: int
+    warning: str | None = None
+
+    @property
+    def cited_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.number in self.cited]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = [s.to_dict() for s in self.sources]
+        return data
+
+
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+def parse_citations(text: str, n_sources: int) -> list[int]:
+    """Passage numbers cited as [1], [2][3] or [1, 2]; numbers of passages
+    that were not given are dropped."""
+    found: set[int] = set()
+    for group in _CITATION.findall(text):
+        found.update(int(n) for n in group.split(","))
+    return sorted(n for n in found if 1 <= n <= n_sources)
+
+
+@dataclass
+class AnswerStream:
+    """Iterate for the answer's text as it is generated; `sources` are known
+    before the first token, `answer` is set once the iteration ends."""
+
+    sources: list[Source]
+    model: str
+    warning: str | None
+    _tokens: Iterator[str]
+    _finish: Callable[[str], Answer]
+    answer: Answer | None = field(default=None, init=False)
+
+    def __iter__(self) -> Iterator[str]:
+        parts: list[str] = []
+        for token in self._tokens:
+            parts.append(token)
+            yield token
+        self.answer = self._finish("".join(parts))

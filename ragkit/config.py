@@ -1,0 +1,162 @@
+"""One settings object, merged from (rising priority): defaults, the user's
+`ragkit.toml`, a `ragkit.toml` in the current directory, `RAGKIT_*`
+environment variables, and explicit overrides (CLI flags or keyword args)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ragkit.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_FILENAME = "ragkit.toml"
+ENV_PREFIX = "RAGKIT_"
+_INDEX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _user_dir(kind: str) -> Path:
+    import platformdirs
+
+    if kind == "data":
+        return Path(platformdirs.user_data_dir("ragkit", appauthor=False))
+    return Path(platformdirs.user_config_dir("ragkit", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every path and model ragkit uses. Build with `Settings.load(...)`."""
+
+    data_dir: Path = field(default_factory=lambda: _user_dir("data"))
+    """Indexes live in data_dir/indexes/NAME, downloaded models in data_dir/models."""
+    index: str = "default"
+    embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embed_batch_size: int = 64
+    chunk_tokens: int = 192
+    """Largest chunk in embedder tokens (heading prefix included); capped at the embedder's limit."""
+    top_k: int = 5
+    model: str | None = None
+    """LLM: a registry name or a GGUF path. None: the default registry model."""
+    ctx: int = 4096
+    """Largest n_ctx ask may use; the real n_ctx is sized to the prompt."""
+    max_tokens: int = 512
+    """Tokens reserved for the answer."""
+    temperature: float = 0.0
+    threads: int | None = None
+    gpu_layers: int = 0
+    chroma_url: str | None = None
+    """Use a Chroma server (http://host:port) instead of the embedded database."""
+    offline: bool = False
+    """Never touch the network (also on when HF_HUB_OFFLINE=1)."""
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes" / self.index
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def is_offline(self) -> bool:
+        return self.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings.load(config_files=(), env={}, base=self, **changes)
+
+    @classmethod
+    def load(
+        cls,
+        config_files: tuple[Path, ...] | None = None,
+        env: Mapping[str, str] | None = None,
+        base: Settings | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Merge the layers. `config_files` defaults to the user's and the
+        current directory's ragkit.toml; None-valued overrides are ignored so
+        unset CLI flags fall through."""
+        values: dict[str, Any] = dataclasses.asdict(base) if base else {}
+        if config_files is None:
+            config_files = default_config_files()
+        for path in config_files:
+            values.update(_read_toml(path))
+        values.update(_read_env(os.environ if env is None else env))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls._from_values(values)
+
+    @classmethod
+    def _from_values(cls, values: dict[str, Any]) -> Settings:
+        kinds = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(kinds)
+        if unknown:
+            raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}", f"known settings: {', '.join(kinds)}")
+        converted = {name: _convert(name, kinds[name].type, value) for name, value in values.items()}
+        settings = cls(**converted)
+        if not _INDEX_NAME.match(settings.index):
+            raise ConfigError(
+                f"invalid index name {settings.index!r}",
+                "use letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        if not 256 <= settings.ctx <= 131072:
+            raise ConfigError(f"ctx {settings.ctx} is out of range", "use a value from 256 to 131072")
+        if settings.chunk_tokens < 32:
+            raise ConfigError(f"chunk_tokens {settings.chunk_tokens} is too small", "use at least 32")
+        return settings
+
+
+def default_config_files() -> tuple[Path, ...]:
+    candidates = [_user_dir("config") / CONFIG_FILENAME, Path.cwd() / CONFIG_FILENAME]
+    return tuple(dict.fromkeys(p for p in candidates if p.is_file()))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}", "fix or remove the file") from exc
+    # Keys may be written with dashes, as on the command line.
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    names = {f.name for f in fields(Settings)}
+    found = {}
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in names:
+                found[name] = value
+    return found
+
+
+def _convert(name: str, kind: Any, value: Any) -> Any:
+    kind = str(kind)
+    if value is None or (isinstance(value, str) and value == "" and "None" in kind):
+        return None
+    try:
+        if kind.startswith("Path"):
+            return Path(value).expanduser()
+        if kind.startswith("bool"):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        if kind.startswith("str"):
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}={value!r} is not a valid {kind.split(' ')[0]}") from exc
+    return value

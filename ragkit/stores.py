@@ -1,0 +1,169 @@
+"""The vector-store seam. `ChromaStore` talks to an embedded Chroma
+`PersistentClient` (one folder per index) or to a Chroma server. Vectors are
+always computed by ragkit: the collection never gets Chroma's default
+embedding function, which would download a model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
+
+from ragkit.errors import IndexFormatError, IndexLockedError, RagkitError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+Metadata = dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    text: str
+    metadata: Metadata
+    score: float
+    """Cosine similarity to the query, 1.0 is identical."""
+
+
+class VectorStore(Protocol):
+    @staticmethod
+    def drop(url: str, name: str) -> None:
+        import chromadb
+
+        parsed = urlparse(url)
+        client = chromadb.HttpClient(host=parsed.hostname or "localhost", port=parsed.port or 8000,
+                                     settings=chromadb.Settings(anonymized_telemetry=False))  # fmt: skip
+        if name in [c.name for c in client.list_collections()]:
+            client.delete_collection(name)
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[Metadata]) -> None: ...
+    def update_metadata(self, ids: list[str], metadatas: list[Metadata]) -> None: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def vectors_by_hash(self, text_hashes: Sequence[str]) -> dict[str, list[float]]: ...
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]: ...
+    def count(self) -> int: ...
+
+
+def _open_error(location: str, exc: Exception) -> RagkitError:
+    text = f"{exc.__class__.__name__}: {exc}".lower()
+    if "locked" in text:
+        return IndexLockedError(
+            f"index at {location} is locked by another process", "wait for the other ragkit or Chroma process to finish"
+        )
+    if any(word in text for word in ("version", "migration", "not a database", "malformed", "no such table", "schema")):
+        return IndexFormatError(
+            f"index at {location} was written by another Chroma version or is damaged ({exc})",
+            "rebuild it: ragkit ingest --reindex PATH",
+        )
+    return RagkitError(f"cannot open index at {location}: {exc}")
+
+
+class ChromaStore:
+    """One ragkit index is one Chroma collection."""
+
+    _BATCH = 4096  # under Chroma's max batch size (5461 with the embedded SQLite)
+
+    def __init__(self, collection: Any, location: str) -> None:
+        self._collection = collection
+        self.location = location
+
+    @classmethod
+    def open(cls, *, path: Path | None, url: str | None, name: str, embed_model: str, create: bool) -> ChromaStore:
+        import chromadb
+
+        settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+        location = url or str(path)
+        try:
+            if url:
+                parsed = urlparse(url)
+                client = chromadb.HttpClient(
+                    host=parsed.hostname or "localhost",
+                    port=parsed.port or 8000,
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
+            else:
+                assert path is not None
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=settings)
+            if create:
+                collection = client.get_or_create_collection(
+                    name,
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embed_model": embed_model, "ragkit_format": 1},
+                )
+            else:
+                collection = client.get_collection(name, embedding_function=None)
+        except RagkitError:
+            raise
+        except Exception as exc:
+            if not create and exc.__class__.__name__ in ("NotFoundError", "InvalidCollectionException", "ValueError"):
+                from ragkit.errors import EmptyIndexError
+
+                raise EmptyIndexError(f"index at {location} is empty", "run: ragkit ingest PATH") from exc
+            raise _open_error(location, exc) from exc
+        stored_model = (collection.metadata or {}).get("embed_model")
+        if stored_model and stored_model != embed_model:
+            raise IndexFormatError(
+                f"index at {location} was built with embedding model {stored_model!r}, not {embed_model!r}",
+                f"set embed_model = {stored_model!r}, or rebuild with ragkit ingest --reindex PATH",
+            )
+        return cls(collection, location)
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[Metadata]) -> None:
+        for i in range(0, len(ids), self._BATCH):
+            j = i + self._BATCH
+            self._collection.upsert(
+                ids=ids[i:j],
+                embeddings=vectors[i:j],
+                documents=texts[i:j],
+                metadatas=metadatas[i:j],  # type: ignore[arg-type]
+            )
+
+    def update_metadata(self, ids: list[str], metadatas: list[Metadata]) -> None:
+        for i in range(0, len(ids), self._BATCH):
+            self._collection.update(ids=ids[i : i + self._BATCH], metadatas=metadatas[i : i + self._BATCH])  # type: ignore[arg-type]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), self._BATCH):
+            self._collection.delete(ids=ids[i : i + self._BATCH])
+
+    def vectors_by_hash(self, text_hashes: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of chunks whose embedded text has one of these hashes,
+        so identical text (a duplicate, a renamed file) is never embedded twice."""
+        found: dict[str, list[float]] = {}
+        hashes = list(dict.fromkeys(text_hashes))
+        for i in range(0, len(hashes), 512):
+            result = self._collection.get(
+                where={"text_hash": {"$in": hashes[i : i + 512]}}, include=["embeddings", "metadatas"]
+            )
+            for meta, vector in zip(result["metadatas"] or [], result["embeddings"] if result["embeddings"] is not None else []):
+                found[str(meta["text_hash"])] = list(vector)
+        return found
+
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]:
+        result = self._collection.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        docs = (result["documents"] or [[]])[0]
+        metas = (result["metadatas"] or [[]])[0]
+        dists = (result["distances"] or [[]])[0]
+        return [
+            StoredChunk(id=i, text=d or "", metadata=dict(m or {}), score=1.0 - float(dist))
+            for i, d, m, dist in zip(ids, docs, metas, dists)
+        ]
+
+    def count(self) -> int:
+        return int(self._collection.count())
