@@ -174,7 +174,7 @@ def _print_report(report: IngestReport, index: str) -> None:
 # -- search --------------------------------------------------------------------
 
 
-def _snippet(text: str, width: int = 160) -> str:
+def _snippet(text: str, width: int = 240) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 

@@ -98,7 +98,9 @@ class LlamaCppLLM:
 
     @property
     def n_ctx_train(self) -> int:
-        return int(self._vocab.n_ctx_train())
+        # A vocab-only load leaves hparams unset; the GGUF metadata has the value.
+        arch = self.metadata.get("general.architecture", "")
+        return int(self.metadata.get(f"{arch}.context_length", SHORT_ROPE_CTX))
 
     @cached_property
     def _add_bos(self) -> bool:

@@ -5,6 +5,7 @@ embedding function, which would download a model."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,17 +52,37 @@ class VectorStore(Protocol):
 
 
 def _open_error(location: str, exc: Exception) -> RagkitError:
-    text = f"{exc.__class__.__name__}: {exc}".lower()
-    if "locked" in text:
+    text = f"{exc.__class__.__name__}: {exc}"
+    if "locked" in text.lower():
         return IndexLockedError(
             f"index at {location} is locked by another process", "wait for the other ragkit or Chroma process to finish"
         )
-    if any(word in text for word in ("version", "migration", "not a database", "malformed", "no such table", "schema")):
-        return IndexFormatError(
-            f"index at {location} was written by another Chroma version or is damaged ({exc})",
-            "rebuild it: ragkit ingest --reindex PATH",
-        )
-    return RagkitError(f"cannot open index at {location}: {exc}")
+    return IndexFormatError(
+        f"cannot open index at {location}: written by another Chroma version or damaged ({text[:200]})",
+        "rebuild it: ragkit ingest --reindex PATH",
+    )
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+
+
+def _check_chroma_version(path: Path, write: bool) -> None:
+    """Refuse an index written by a newer chromadb than the one installed:
+    Chroma itself would open it and fail later, or quietly misread it."""
+    import chromadb
+
+    marker = path / "ragkit-chroma.json"
+    installed = chromadb.__version__
+    if marker.is_file():
+        written = str(json.loads(marker.read_text()).get("chromadb", "0"))
+        if _version_tuple(written) > _version_tuple(installed):
+            raise IndexFormatError(
+                f"index at {path} was written by chromadb {written}; this ragkit has chromadb {installed}",
+                "upgrade: pip install -U chromadb, or rebuild it with: ragkit ingest --reindex PATH",
+            )
+    if write:
+        marker.write_text(json.dumps({"chromadb": installed}))
 
 
 class ChromaStore:
@@ -91,6 +112,7 @@ class ChromaStore:
             else:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)
+                _check_chroma_version(path, write=create)
                 client = chromadb.PersistentClient(path=str(path), settings=settings)
             if create:
                 collection = client.get_or_create_collection(

@@ -1,0 +1,104 @@
+"""Shared fixtures: real components throughout (all-MiniLM-L6-v2, embedded
+Chroma, llama.cpp running a tiny random-weight phi3-architecture GGUF)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ragkit import Ragkit, Settings
+from ragkit.embedders import SentenceTransformerEmbedder
+from ragkit.testing import build_phi3_gguf
+
+# Tests never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+RAGKIT_BIN = str(Path(sys.executable).with_name("ragkit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_phi3_gguf(tmp_path_factory.mktemp("models") / "tiny-phi3.gguf")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """Loaded once per test process, like ragkit does per user process."""
+    return SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2", offline=True)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings.load(config_files=(), env={}, data_dir=data_dir, offline=True)
+
+
+@pytest.fixture
+def make_kit(settings: Settings, embedder: SentenceTransformerEmbedder) -> Callable[..., Ragkit]:
+    def make(**overrides: object) -> Ragkit:
+        return Ragkit(settings=settings, embedder=embedder, **overrides)
+
+    return make
+
+
+def write_docs(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+KEYS_DOC = """# Operations guide
+
+## API keys
+
+API keys are rotated every 45 days with `lanternctl keys rotate --grace 72h`.
+The old key keeps working for the 72-hour grace period.
+
+## Backups
+
+The database is backed up every night at 02:30 UTC and kept for 35 days.
+"""
+
+FAQ_DOC = """Frequently asked questions
+
+Who owns the service?
+The Moth Harbour team owns it; its product owner is Ines Okafor.
+
+What is the storage quota?
+Each workspace may store up to 12 GB of attachments.
+"""
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    return write_docs(tmp_path / "docs", {"ops.md": KEYS_DOC, "faq.txt": FAQ_DOC})
+
+
+@pytest.fixture
+def cli(data_dir: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `ragkit` console script in a subprocess."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {
+            **os.environ,
+            "RAGKIT_DATA_DIR": str(data_dir),
+            "HF_HUB_OFFLINE": "1",
+            "COLUMNS": "200",
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            **(env or {}),
+        }
+        return subprocess.run(
+            [RAGKIT_BIN, *args], capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=600
+        )
+
+    return run

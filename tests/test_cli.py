@@ -1,0 +1,161 @@
+"""The `ragkit` console script end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ragkit.manifest import IndexLock
+from tests.conftest import RAGKIT_BIN
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def ingest_json(cli: Cli, *args: str) -> dict:
+    result = cli("ingest", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_help_starts_without_heavy_imports() -> None:
+    code = (
+        "import sys, runpy; sys.argv = ['ragkit', '--help']\n"
+        "try:\n    runpy.run_module('ragkit.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'chromadb', 'llama_cpp', 'sentence_transformers', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+    assert "ingest" in result.stdout and "ask" in result.stdout
+
+
+def test_ingest_search_ask_and_incremental_reingest(cli: Cli, docs: Path, tiny_phi3: Path) -> None:
+    first = ingest_json(cli, str(docs))
+    assert first["files_new"] == 2 and first["chunks_embedded"] == first["chunks_total"] > 0
+
+    again = ingest_json(cli, str(docs))
+    assert again["files_unchanged"] == 2 and again["chunks_embedded"] == 0
+
+    found = cli("search", "how often are API keys rotated?", "--json", "-k", "2")
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)["results"]
+    assert results[0]["path"].endswith("ops.md") and "45 days" in results[0]["text"]
+    assert results[0]["start_line"] >= 1 and results[0]["score"] > results[1]["score"]
+
+    table = cli("search", "storage quota")
+    assert "faq.txt:1-7" in table.stdout and "storage quota" in table.stdout
+
+    asked = cli("ask", "how often are API keys rotated?", "--model", str(tiny_phi3), "--max-tokens", "16", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["sources"][0]["path"].endswith("ops.md")
+    assert answer["sources"][0]["number"] == 1
+    assert 0 < answer["prompt_tokens"] <= answer["n_ctx"] <= 4096
+
+    streamed = cli("ask", "how often are API keys rotated?", "--model", str(tiny_phi3), "--max-tokens", "8")
+    assert streamed.returncode == 0, streamed.stderr
+    assert "Sources" in streamed.stdout and "[1]" in streamed.stdout and "ops.md" in streamed.stdout
+
+    # A changed file is re-indexed, a deleted one removed, unchanged chunks are not re-embedded.
+    (docs / "ops.md").write_text((docs / "ops.md").read_text() + "\n## Contacts\n\nCall extension 4711.\n")
+    (docs / "faq.txt").unlink()
+    changed = ingest_json(cli, str(docs))
+    assert changed["files_changed"] == 1 and changed["files_removed"] == 1
+    assert 0 < changed["chunks_embedded"] < first["chunks_embedded"] + 1
+    found = json.loads(cli("search", "storage quota", "--json").stdout)["results"]
+    assert all(not r["path"].endswith("faq.txt") for r in found)
+
+
+def test_ask_on_empty_index_says_what_to_do(cli: Cli, tiny_phi3: Path) -> None:
+    result = cli("ask", "anything?", "--model", str(tiny_phi3))
+    assert result.returncode == 4
+    assert "index 'default' is empty" in result.stderr and "ragkit ingest" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_names_the_fix(cli: Cli, docs: Path, tmp_path: Path) -> None:
+    ingest_json(cli, str(docs))
+    result = cli("ask", "anything?", "--model", str(tmp_path / "nope.gguf"))
+    assert result.returncode == 3 and "does not exist" in result.stderr
+    offline = cli("ask", "anything?", "--model", "phi-3-mini-4k", "--offline")
+    assert offline.returncode == 3
+    assert "ragkit models pull phi-3-mini-4k" in offline.stderr
+    assert len(offline.stderr.strip().splitlines()) == 1 and "Traceback" not in offline.stderr
+
+
+def test_context_too_small_for_the_question(cli: Cli, docs: Path, tiny_phi3: Path) -> None:
+    ingest_json(cli, str(docs))
+    question = "why " * 400
+    result = cli("ask", question, "--model", str(tiny_phi3), "--ctx", "512", "--max-tokens", "64")
+    assert result.returncode == 7
+    assert "raise --ctx" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreadable_and_binary_files_are_skipped_with_a_reason(cli: Cli, docs: Path) -> None:
+    (docs / "blob.txt").write_bytes(b"\x00\x01binary\x00" * 100)
+    (docs / "empty.md").write_text("")
+    result = cli("ingest", str(docs))
+    assert result.returncode == 3  # "some files skipped"
+    assert "blob.txt: binary content" in result.stderr and "empty.md: empty file" in result.stderr
+    found = json.loads(cli("search", "storage quota", "--json").stdout)["results"]
+    assert found[0]["path"].endswith("faq.txt")
+
+
+def test_second_writer_gets_a_clear_message(cli: Cli, docs: Path, data_dir: Path) -> None:
+    with IndexLock(data_dir / "indexes" / "default", "default"):
+        result = cli("ingest", str(docs))
+    assert result.returncode == 5
+    assert "being updated by another ragkit process" in result.stderr
+
+
+def test_damaged_or_foreign_chroma_database_is_reported(cli: Cli, docs: Path, data_dir: Path) -> None:
+    ingest_json(cli, str(docs))
+    db = data_dir / "indexes" / "default" / "chroma" / "chroma.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE migrations")
+    result = cli("search", "quota")
+    assert result.returncode == 6, result.stderr
+    assert "another Chroma version or damaged" in result.stderr and "--reindex" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    rebuilt = cli("ingest", "--reindex", str(docs), "--json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(cli("search", "quota", "--json").stdout)["results"][0]["path"].endswith("faq.txt")
+
+
+def test_index_from_a_newer_chroma_is_refused(cli: Cli, docs: Path, data_dir: Path) -> None:
+    ingest_json(cli, str(docs))
+    (data_dir / "indexes" / "default" / "chroma" / "ragkit-chroma.json").write_text('{"chromadb": "99.0.0"}')
+    result = cli("search", "quota")
+    assert result.returncode == 6
+    assert "written by chromadb 99.0.0" in result.stderr and "pip install -U chromadb" in result.stderr
+
+
+def test_models_list_shows_registry_and_phi3_small_unsupported(cli: Cli) -> None:
+    result = cli("models", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    assert models["phi-3-mini-128k"]["default"] and not models["phi-3-mini-128k"]["on_disk"]
+    assert {"phi-3-mini-4k", "phi-3.5-mini", "phi-3-medium-128k"} <= set(models)
+    assert not models["phi-3-small-128k"]["supported"]
+    assert "llama.cpp" in models["phi-3-small-128k"]["note"]
+    table = cli("models", "list")
+    assert "not supported" in table.stdout
+
+
+def test_debug_shows_the_traceback(cli: Cli, tiny_phi3: Path) -> None:
+    result = cli("ask", "anything?", "--model", str(tiny_phi3), "--debug")
+    assert result.returncode == 4 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_console_script_is_installed(flag: str) -> None:
+    result = subprocess.run([RAGKIT_BIN, flag], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "search" in result.stdout
