@@ -44,7 +44,8 @@ def settings(data_dir: Path) -> Settings:
 @pytest.fixture
 def make_kit(settings: Settings, embedder: SentenceTransformerEmbedder) -> Callable[..., Ragkit]:
     def make(**overrides: object) -> Ragkit:
-        return Ragkit(settings=settings, embedder=embedder, **overrides)
+        overrides.setdefault("embedder", embedder)
+        return Ragkit(settings=settings, **overrides)  # type: ignore[arg-type]
 
     return make
 
