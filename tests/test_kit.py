@@ -1,0 +1,82 @@
+"""The public library surface and ask on llama.cpp's real phi-3 code path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import ragkit
+from ragkit import Answer, Ragkit
+from ragkit.llm import LlamaCppLLM, choose_n_ctx
+from ragkit.prompting import build_prompt
+
+
+def test_public_surface_is_pinned() -> None:
+    assert set(ragkit.__all__) == {
+        "REGISTRY", "Answer", "AnswerStream", "ContextTooSmallError", "DocumentError", "DownloadError",
+        "DownloadProgress", "EmptyIndexError", "IndexFormatError", "IndexLockedError", "IngestProgress",
+        "IngestReport", "ModelNotFoundError", "ModelSpec", "Ragkit", "RagkitError", "Settings", "SkippedFile",
+        "Source", "__version__",
+    }  # fmt: skip
+
+
+def test_ask_stream_yields_tokens_then_a_cited_answer(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+) -> None:
+    kit = make_kit(model=str(tiny_phi3), max_tokens=12)
+    kit.ingest([docs])
+    stream = kit.ask_stream("how often are API keys rotated?")
+    assert stream.sources and Path(stream.sources[0].path).name == "ops.md"  # known before generation
+    tokens = list(stream)
+    assert tokens and all(isinstance(t, str) for t in tokens)
+    answer = stream.answer
+    assert isinstance(answer, Answer)
+    assert answer.text == "".join(tokens).strip()
+    assert answer.model == "tiny-phi3.gguf" and answer.warning is None
+    assert [s.number for s in answer.sources] == list(range(1, len(answer.sources) + 1))
+    assert answer.n_ctx == choose_n_ctx(answer.prompt_tokens, 12, 4096) and answer.n_ctx <= 4096
+
+
+def test_phi3_prompt_uses_the_gguf_chat_template_and_numbers_passages(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+) -> None:
+    kit = make_kit()
+    kit.ingest([docs])
+    llm = LlamaCppLLM(tiny_phi3)
+    sources = kit.search("storage quota", k=2)
+    prompt = build_prompt(llm, "What is the storage quota?", sources, ctx_limit=4096, max_tokens=256)
+    assert prompt.text.startswith("<|system|>\n") and prompt.text.endswith("<|end|>\n<|assistant|>\n")
+    assert "<|user|>\nPassages:" in prompt.text
+    assert '<passage number="1" source="' in prompt.text and '<passage number="2"' in prompt.text
+    assert prompt.stop == ["<|end|>", "<|endoftext|>"]
+    assert prompt.tokens == llm.count_tokens(prompt.text)
+
+
+def test_passages_are_packed_to_the_token_budget(
+    make_kit: Callable[..., Ragkit], tmp_path: Path, tiny_phi3: Path
+) -> None:
+    from tests.conftest import write_docs
+
+    docs = write_docs(tmp_path / "d", {f"n{i}.txt": f"{i} " + "the api key is rotated " * 30 for i in range(6)})
+    kit = make_kit()
+    kit.ingest([docs])
+    llm = LlamaCppLLM(tiny_phi3)
+    sources = kit.search("api key rotated", k=6)
+    roomy = build_prompt(llm, "quota?", sources, ctx_limit=8192, max_tokens=256)
+    tight = build_prompt(llm, "quota?", sources, ctx_limit=1024, max_tokens=256)
+    assert len(roomy.sources) == 6
+    assert 0 < len(tight.sources) < 6 and tight.tokens <= 1024 - 256
+    assert [s.path for s in tight.sources] == [s.path for s in sources[: len(tight.sources)]]  # best first
+
+
+def test_n_ctx_is_sized_to_the_prompt_and_stays_in_short_rope_range() -> None:
+    assert choose_n_ctx(300, 512, 4096) == 1024
+    assert choose_n_ctx(3900, 512, 4096) == 4096
+    assert choose_n_ctx(9000, 512, 131072) == 9728
+
+
+def test_search_on_a_new_index_says_it_is_empty(make_kit: Callable[..., Ragkit]) -> None:
+    with pytest.raises(ragkit.EmptyIndexError, match="ragkit ingest"):
+        make_kit().search("anything")
