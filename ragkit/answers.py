@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -29,10 +30,8 @@ class Source:
         directory when the file is under it."""
         path = self.path
         base = relative_to or Path.cwd()
-        try:
+        with contextlib.suppress(ValueError):  # another drive on Windows
             path = os.path.relpath(self.path, base) if Path(self.path).is_relative_to(base) else self.path
-        except ValueError:  # other drive on Windows
-            pass
         if self.page is not None:
             return f"{path} p. {self.page}"
         if self.start_line is None:

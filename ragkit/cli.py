@@ -35,11 +35,13 @@ app.add_typer(models_app, name="models")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-IndexOpt = Annotated[Optional[str], typer.Option("--index", "-i", help="Index name (default: from config, else 'default').")]  # noqa: UP045
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Where indexes and models live.")]  # noqa: UP045
+IndexOpt = Annotated[
+    Optional[str], typer.Option("--index", "-i", help="Index name (default: from config, else 'default').")
+]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Where indexes and models live.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-OfflineOpt = Annotated[Optional[bool], typer.Option("--offline/--online", help="Never touch the network.")]  # noqa: UP045
+OfflineOpt = Annotated[Optional[bool], typer.Option("--offline/--online", help="Never touch the network.")]
 
 
 @contextmanager
@@ -182,7 +184,7 @@ def _snippet(text: str, width: int = 240) -> str:
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="How many passages.")] = None,  # noqa: UP045
+    k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="How many passages.")] = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -221,10 +223,10 @@ def _print_sources(sources: list[Source], cited: list[int]) -> None:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A registry name or a .gguf path.")] = None,  # noqa: UP045
-    ctx: Annotated[Optional[int], typer.Option("--ctx", help="Largest context to use (256-131072).")] = None,  # noqa: UP045
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Tokens reserved for the answer.")] = None,  # noqa: UP045
-    k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="Passages to retrieve.")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A registry name or a .gguf path.")] = None,
+    ctx: Annotated[Optional[int], typer.Option("--ctx", help="Largest context to use (256-131072).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Tokens reserved for the answer.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="Passages to retrieve.")] = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -257,7 +259,9 @@ def _download_progress(disable: bool) -> Iterator[Any]:
     """A byte progress bar that appears only if a download actually starts."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    progress = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err, disable=disable)
+    progress = Progress(
+        *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err, disable=disable
+    )
     tasks: dict[str, Any] = {}
 
     def on_download(p: Any) -> None:
@@ -283,11 +287,15 @@ def models_list(data_dir: DataDirOpt = None, debug: DebugOpt = False, as_json: J
         from ragkit.models import DEFAULT_MODEL, REGISTRY, is_downloaded, model_path
 
         settings = Settings.load(data_dir=data_dir)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for spec in REGISTRY.values():
             on_disk = is_downloaded(spec, settings.models_dir)
             status = (
-                "not supported" if not spec.supported else str(model_path(spec, settings.models_dir)) if on_disk else "not downloaded"
+                "not supported"
+                if not spec.supported
+                else str(model_path(spec, settings.models_dir))
+                if on_disk
+                else "not downloaded"
             )
             rows.append({"name": spec.name, "default": spec.name == DEFAULT_MODEL, "params": spec.params,
                          "context": spec.context, "size_gb": round(spec.size_bytes / 1e9, 2), "repo": spec.repo_id,
@@ -326,7 +334,7 @@ def _standin_installed() -> bool:
 
 @models_app.command("pull")
 def models_pull(
-    name: Annotated[Optional[str], typer.Argument(help="Registry name (default: the default model).")] = None,  # noqa: UP045
+    name: Annotated[Optional[str], typer.Argument(help="Registry name (default: the default model).")] = None,
     data_dir: DataDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:

@@ -142,7 +142,7 @@ class SentenceTransformerEmbedder:
         from transformers.utils import logging as transformers_logging
 
         # transformers draws a weight-loading bar on stderr; the library must stay silent.
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         return SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ from ragkit.answers import Answer, AnswerStream, Source, parse_citations
 from ragkit.config import Settings
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError
-from ragkit.ingest import IngestReport, Ingestor, ProgressCallback
+from ragkit.ingest import Ingestor, IngestReport, ProgressCallback
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.manifest import Manifest
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
@@ -151,7 +151,9 @@ class Ragkit:
             )
         return self._llm
 
-    def ask_stream(self, question: str, *, on_download: Callable[[DownloadProgress], None] | None = None) -> AnswerStream:
+    def ask_stream(
+        self, question: str, *, on_download: Callable[[DownloadProgress], None] | None = None
+    ) -> AnswerStream:
         """Retrieve, build the prompt, and return a stream of answer tokens."""
         s = self.settings
         candidates = self.search(question, k=s.top_k)
@@ -159,7 +161,9 @@ class Ragkit:
         ctx_limit = min(s.ctx, llm.n_ctx_train)
         prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens)
         n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
-        tokens = llm.stream(prompt.text, n_ctx=n_ctx, max_tokens=s.max_tokens, temperature=s.temperature, stop=prompt.stop)
+        tokens = llm.stream(
+            prompt.text, n_ctx=n_ctx, max_tokens=s.max_tokens, temperature=s.temperature, stop=prompt.stop
+        )
 
         def finish(text: str) -> Answer:
             text = text.strip()

@@ -55,7 +55,7 @@ def _route_llama_logs() -> None:
         return
     import llama_cpp
 
-    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    @llama_cpp.llama_log_callback  # type: ignore[misc,untyped-decorator]
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         llama_log.debug("%s", text.decode("utf-8", "replace").rstrip("\n"))
 
@@ -153,9 +153,7 @@ class LlamaCppLLM:
         )
         return self._llama
 
-    def stream(
-        self, prompt: str, *, n_ctx: int, max_tokens: int, temperature: float, stop: list[str]
-    ) -> Iterator[str]:
+    def stream(self, prompt: str, *, n_ctx: int, max_tokens: int, temperature: float, stop: list[str]) -> Iterator[str]:
         llama = self._model_for(n_ctx)
         for part in llama.create_completion(
             prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True

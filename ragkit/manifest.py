@@ -87,15 +87,23 @@ class Manifest:
             "SELECT path, size, mtime_ns, sha256, signature, kind, chunk_ids, pending_ids, ingested_at FROM files"
         )
         return {
-            row[0]: FileRecord(*row[:6], json.loads(row[6]), json.loads(row[7]), row[8])  # type: ignore[arg-type]
+            row[0]: FileRecord(
+                path=row[0],
+                size=row[1],
+                mtime_ns=row[2],
+                sha256=row[3],
+                signature=row[4],
+                kind=row[5],
+                chunk_ids=json.loads(row[6]),
+                pending_ids=json.loads(row[7]),
+                ingested_at=row[8],
+            )
             for row in rows
         }
 
     def set_pending(self, path: str, ids: list[str]) -> None:
         """Record ids about to be written for a file, before they are written."""
-        updated = self._db.execute(
-            "UPDATE files SET pending_ids=? WHERE path=?", (json.dumps(ids), path)
-        ).rowcount
+        updated = self._db.execute("UPDATE files SET pending_ids=? WHERE path=?", (json.dumps(ids), path)).rowcount
         if not updated:
             self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, sha256, signature, kind, pending_ids, ingested_at)"

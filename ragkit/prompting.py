@@ -34,7 +34,9 @@ def _render(llm: LLM, question: str, sources: list[Source]) -> str:
     passages = _passages_text(sources)
     if llm.chat_template:
         user = load_prompt("rag_user").format(passages=passages, question=question)
-        return llm.render_chat([{"role": "system", "content": load_prompt("rag_system")}, {"role": "user", "content": user}])
+        return llm.render_chat(
+            [{"role": "system", "content": load_prompt("rag_system")}, {"role": "user", "content": user}]
+        )
     return load_prompt("rag_completion").format(passages=passages, question=question)
 
 

@@ -33,16 +33,6 @@ class StoredChunk:
 
 
 class VectorStore(Protocol):
-    @staticmethod
-    def drop(url: str, name: str) -> None:
-        import chromadb
-
-        parsed = urlparse(url)
-        client = chromadb.HttpClient(host=parsed.hostname or "localhost", port=parsed.port or 8000,
-                                     settings=chromadb.Settings(anonymized_telemetry=False))  # fmt: skip
-        if name in [c.name for c in client.list_collections()]:
-            client.delete_collection(name)
-
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[Metadata]) -> None: ...
     def update_metadata(self, ids: list[str], metadatas: list[Metadata]) -> None: ...
     def delete(self, ids: Sequence[str]) -> None: ...
@@ -98,7 +88,7 @@ class ChromaStore:
     def open(cls, *, path: Path | None, url: str | None, name: str, embed_model: str, create: bool) -> ChromaStore:
         import chromadb
 
-        settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+        settings = chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
         location = url or str(path)
         try:
             if url:
@@ -139,6 +129,16 @@ class ChromaStore:
             )
         return cls(collection, location)
 
+    @staticmethod
+    def drop(url: str, name: str) -> None:
+        import chromadb
+
+        parsed = urlparse(url)
+        client = chromadb.HttpClient(host=parsed.hostname or "localhost", port=parsed.port or 8000,
+                                     settings=chromadb.config.Settings(anonymized_telemetry=False))  # fmt: skip
+        if name in [c.name for c in client.list_collections()]:
+            client.delete_collection(name)
+
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[Metadata]) -> None:
         for i in range(0, len(ids), self._BATCH):
             j = i + self._BATCH
@@ -167,7 +167,9 @@ class ChromaStore:
             result = self._collection.get(
                 where={"text_hash": {"$in": hashes[i : i + 512]}}, include=["embeddings", "metadatas"]
             )
-            for meta, vector in zip(result["metadatas"] or [], result["embeddings"] if result["embeddings"] is not None else []):
+            for meta, vector in zip(
+                result["metadatas"] or [], result["embeddings"] if result["embeddings"] is not None else []
+            ):
                 found[str(meta["text_hash"])] = list(vector)
         return found
 

@@ -40,12 +40,76 @@ PHI3_SPECIAL_TOKENS = [
     "<|user|>",
 ]
 
-_DEFAULT_WORDS = (
-    "the a an and or of to in on for is are was be it this that with as by at from "
-    "answer question passage source cite cannot find documents key keys api rotate rotated "
-    "rotation password token secret config file line page model index chunk search ask "
-    "i you we they he she not no yes can will do does how what when where why which who"
-).split()
+_DEFAULT_WORDS = [
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "of",
+    "to",
+    "in",
+    "on",
+    "for",
+    "is",
+    "are",
+    "was",
+    "be",
+    "it",
+    "this",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "answer",
+    "question",
+    "passage",
+    "source",
+    "cite",
+    "cannot",
+    "find",
+    "documents",
+    "key",
+    "keys",
+    "api",
+    "rotate",
+    "rotated",
+    "rotation",
+    "password",
+    "token",
+    "secret",
+    "config",
+    "file",
+    "line",
+    "page",
+    "model",
+    "index",
+    "chunk",
+    "search",
+    "ask",
+    "i",
+    "you",
+    "we",
+    "they",
+    "he",
+    "she",
+    "not",
+    "no",
+    "yes",
+    "can",
+    "will",
+    "do",
+    "does",
+    "how",
+    "what",
+    "when",
+    "where",
+    "why",
+    "which",
+    "who",
+]
 
 
 @dataclass(frozen=True)
@@ -77,9 +141,9 @@ def _sentencepiece_vocab(words: list[str], vocab_size: int | None) -> tuple[list
     types += [TokenType.BYTE] * 256
     pieces: list[str] = []
     seen: set[str] = set(tokens)
-    for word in ["▁"] + [w for word in words for w in ("▁" + word, word)]:
-        for end in range(1, len(word) + 1):
-            piece = word[:end]
+    for form in ["▁"] + [f for word in words for f in ("▁" + word, word)]:
+        for end in range(1, len(form) + 1):
+            piece = form[:end]
             if piece not in seen:
                 seen.add(piece)
                 pieces.append(piece)

@@ -28,7 +28,8 @@ def test_help_starts_without_heavy_imports() -> None:
         "import sys, runpy; sys.argv = ['ragkit', '--help']\n"
         "try:\n    runpy.run_module('ragkit.cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'chromadb', 'llama_cpp', 'sentence_transformers', 'numpy') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'chromadb', 'llama_cpp', 'sentence_transformers', 'numpy')"
+        " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -34,7 +34,11 @@ def test_index_dir_and_models_dir_follow_data_dir(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"index": "../escape"}, "invalid index name"), ({"ctx": 200000}, "ctx 200000 is out of range"), ({"top_kk": 3}, "unknown setting")],
+    [
+        ({"index": "../escape"}, "invalid index name"),
+        ({"ctx": 200000}, "ctx 200000 is out of range"),
+        ({"top_kk": 3}, "unknown setting"),
+    ],
 )
 def test_bad_settings_fail_with_one_clear_line(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -44,7 +48,7 @@ def test_bad_settings_fail_with_one_clear_line(overrides: dict[str, object], mes
 def test_unreadable_toml_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "ragkit.toml"
     bad.write_text("index = [unclosed")
-    with pytest.raises(ConfigError, match="ragkit.toml: cannot read config"):
+    with pytest.raises(ConfigError, match=r"ragkit\.toml: cannot read config"):
         Settings.load(config_files=(bad,), env={})
 
 

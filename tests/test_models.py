@@ -39,7 +39,9 @@ def test_pull_downloads_with_progress_and_checks_the_hash(hub: HubState, tmp_pat
     assert events and events[-1].done_bytes == events[-1].total_bytes == path.stat().st_size
 
 
-def test_dropped_connection_still_gives_a_complete_verified_file(hub: HubState, tmp_path: Path, tiny_phi3: Path) -> None:
+def test_dropped_connection_still_gives_a_complete_verified_file(
+    hub: HubState, tmp_path: Path, tiny_phi3: Path
+) -> None:
     hub.cut_next_get_at = 100_000  # the connection drops after 100 KB
     with hub_standin(hub) as endpoint:
         path = pull(SPEC, tmp_path, endpoint=endpoint)
@@ -54,7 +56,7 @@ def test_checksum_mismatch_removes_the_file(hub: HubState, tmp_path: Path) -> No
 
 
 def test_phi3_small_is_refused_plainly() -> None:
-    with pytest.raises(ModelNotFoundError, match="llama.cpp has no phi-3-small"):
+    with pytest.raises(ModelNotFoundError, match=r"llama\.cpp has no phi-3-small"):
         get_spec("phi-3-small-128k")
 
 

@@ -81,4 +81,4 @@ def load_document(path: Path, data: bytes) -> Document:
     return loader.load(path, decode_text(path, data))
 
 
-__all__ = ["Block", "Document", "FoundFile", "INDEXER_VERSION", "decode_text", "load_document", "walk"]
+__all__ = ["INDEXER_VERSION", "Block", "Document", "FoundFile", "decode_text", "load_document", "walk"]

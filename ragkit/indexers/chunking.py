@@ -74,7 +74,9 @@ class Chunker:
         for block, tokens in zip(blocks, counts):
             limit = self.max_tokens - prefixes[block.headings][1]
             if tokens <= limit:
-                pieces.append(_Piece(block.text, block.start_line, block.end_line, tokens, block.headings, block.is_heading))
+                pieces.append(
+                    _Piece(block.text, block.start_line, block.end_line, tokens, block.headings, block.is_heading)
+                )
             else:
                 pieces.extend(self._split_block(block, limit))
         return self._pack(pieces, prefixes)
