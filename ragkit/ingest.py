@@ -112,6 +112,10 @@ class Ingestor:
         """Files ingested under another signature are re-chunked."""
         return f"{INDEXER_VERSION}:{self.embedder.model_id}:{self.chunk_tokens}"
 
+    def _is_current(self, rec: FileRecord | None) -> bool:
+        """Indexed completely, under the current chunking and embedding model."""
+        return rec is not None and rec.signature == self.signature and not rec.pending_ids
+
     def run(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
         started = time.perf_counter()
         roots = [Path(p).expanduser() for p in paths]
@@ -150,13 +154,7 @@ class Ingestor:
                 report.skipped.append(SkippedFile(str(f.path), f"cannot read: {exc.strerror}"))
                 continue
             rec = records.get(str(f.path))
-            if (
-                rec
-                and rec.size == st.st_size
-                and rec.mtime_ns == st.st_mtime_ns
-                and rec.signature == self.signature
-                and not rec.pending_ids
-            ):
+            if self._is_current(rec) and rec and (rec.size, rec.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 report.files_unchanged += 1
             else:
                 candidates.append((f, st))
@@ -200,7 +198,7 @@ class Ingestor:
         try:
             data = f.path.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
-            if old and old.sha256 == sha and old.signature == self.signature and not old.pending_ids:
+            if self._is_current(old) and old and old.sha256 == sha:
                 manifest.touch(path, st.st_size, st.st_mtime_ns)
                 report.files_unchanged += 1
                 return None

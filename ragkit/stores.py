@@ -53,6 +53,18 @@ def _open_error(location: str, exc: Exception) -> RagkitError:
     )
 
 
+def _http_client(url: str) -> Any:
+    import chromadb
+
+    parsed = urlparse(url)
+    return chromadb.HttpClient(
+        host=parsed.hostname or "localhost",
+        port=parsed.port or 8000,
+        ssl=parsed.scheme == "https",
+        settings=chromadb.config.Settings(anonymized_telemetry=False),
+    )
+
+
 def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
 
@@ -92,13 +104,7 @@ class ChromaStore:
         location = url or str(path)
         try:
             if url:
-                parsed = urlparse(url)
-                client = chromadb.HttpClient(
-                    host=parsed.hostname or "localhost",
-                    port=parsed.port or 8000,
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
-                )
+                client = _http_client(url)
             else:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)
@@ -131,11 +137,7 @@ class ChromaStore:
 
     @staticmethod
     def drop(url: str, name: str) -> None:
-        import chromadb
-
-        parsed = urlparse(url)
-        client = chromadb.HttpClient(host=parsed.hostname or "localhost", port=parsed.port or 8000,
-                                     settings=chromadb.config.Settings(anonymized_telemetry=False))  # fmt: skip
+        client = _http_client(url)
         if name in [c.name for c in client.list_collections()]:
             client.delete_collection(name)
 
