@@ -17,7 +17,7 @@ from ragkit.errors import (
     ModelNotFoundError,
     RagkitError,
 )
-from ragkit.ingest import IngestProgress, IngestReport, SkippedFile
+from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
 from ragkit.kit import Ragkit
 from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
 
@@ -32,8 +32,10 @@ __all__ = [
     "DownloadError",
     "DownloadProgress",
     "EmptyIndexError",
+    "ForgetReport",
     "IndexFormatError",
     "IndexLockedError",
+    "IndexStatus",
     "IngestProgress",
     "IngestReport",
     "ModelNotFoundError",

@@ -24,18 +24,26 @@ class Source:
     text: str
     headings: str = ""
     page: int | None = None
+    """PDF page or slide number where the passage starts."""
+    end_page: int | None = None
+    kind: str = ""
+    """The document format: markdown, pdf, pptx, code, ..."""
 
     def location(self, relative_to: Path | None = None) -> str:
-        """`docs/keys.md:12-30`, or `manual.pdf p. 4`; relative to the current
-        directory when the file is under it."""
+        """`docs/keys.md:12-30`, `manual.pdf p. 4`, `deck.pptx slide 3`, or for
+        formats without lines or pages `book.epub (Chapter > Section)`;
+        relative to the current directory when the file is under it."""
         path = self.path
         base = relative_to or Path.cwd()
         with contextlib.suppress(ValueError):  # another drive on Windows
             path = os.path.relpath(self.path, base) if Path(self.path).is_relative_to(base) else self.path
         if self.page is not None:
-            return f"{path} p. {self.page}"
+            word = "slide" if self.kind == "pptx" else "p."
+            if self.end_page is not None and self.end_page != self.page:
+                return f"{path} {'slides' if self.kind == 'pptx' else 'pp.'} {self.page}-{self.end_page}"
+            return f"{path} {word} {self.page}"
         if self.start_line is None:
-            return path
+            return f"{path} ({self.headings})" if self.headings else path
         if self.end_line is None or self.end_line == self.start_line:
             return f"{path}:{self.start_line}"
         return f"{path}:{self.start_line}-{self.end_line}"

@@ -92,17 +92,32 @@ def ingest(
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     reindex: Annotated[bool, typer.Option("--reindex", help="Delete the index and build it again.")] = False,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
+    ] = None,
+    ignore_files: Annotated[
+        Optional[bool], typer.Option("--ignore-files/--no-ignore-files", help="Honour .gitignore and .ragkitignore.")
+    ] = None,
+    max_file_mb: Annotated[Optional[float], typer.Option("--max-file-mb", help="Skip larger files.")] = None,
     offline: OfflineOpt = None,
     debug: DebugOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index files and folders. Re-running re-embeds only what changed."""
+    """Index files and folders. Re-running re-reads only changed files and re-embeds only changed text.
+
+    Exit code 3 when some files were skipped (the summary says why)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ragkit.ingest import IngestProgress
 
     with _handled(debug):
-        kit = _kit(index, data_dir, offline)
+        kit = _kit(
+            index, data_dir, offline, include=tuple(include) if include else None,
+            exclude=tuple(exclude) if exclude else None, use_ignore_files=ignore_files, max_file_mb=max_file_mb,
+        )  # fmt: skip
         if reindex:
             kit.delete_index()
         started = time.perf_counter()
@@ -171,6 +186,75 @@ def _print_report(report: IngestReport, index: str) -> None:
     out.print(table)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
+
+
+# -- forget and status ---------------------------------------------------------
+
+
+@app.command()
+def forget(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to remove from the index.")],
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove files or folders from the index (the files on disk are not touched)."""
+    with _handled(debug):
+        kit = _kit(index, data_dir)
+        report = kit.forget(paths)
+        out.print(
+            f"removed {report.files_removed} file{'s' if report.files_removed != 1 else ''} "
+            f"({report.chunks_removed} chunks) from index '{escape(kit.settings.index)}'"
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+@app.command()
+def status(
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    debug: DebugOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what an index holds: files, chunks, formats, size, last ingest, failed files."""
+    with _handled(debug):
+        from dataclasses import asdict
+        from datetime import datetime
+
+        kit = _kit(index, data_dir)
+        st = kit.status()
+        if as_json:
+            out.print_json(json.dumps(asdict(st)))
+            return
+        table = Table(title=f"Index '{escape(st.index)}'", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        last = st.last_ingest
+        when = datetime.fromtimestamp(last["at"]).strftime("%Y-%m-%d %H:%M:%S") if last else "never"
+        formats = ", ".join(f"{k} {n} ({st.chunks_by_kind.get(k, 0)} chunks)" for k, n in st.files_by_kind.items())
+        rows = [
+            ("location", escape(st.location)),
+            ("files", str(st.files)),
+            ("chunks", str(st.chunks)),
+            ("formats", formats or "-"),
+            ("size on disk", _size(st.size_bytes)),
+            ("last ingest", when + (f" ({last['seconds']:.1f} s)" if last else "")),
+            ("failed files", str(len(st.failed))),
+        ]  # fmt: skip
+        if st.interrupted_files:
+            rows.append(("interrupted", f"[yellow]{st.interrupted_files} files: run ragkit ingest to finish[/]"))
+        for name, value in rows:
+            table.add_row(name, value)
+        out.print(table)
+        for failed in st.failed:
+            out.print(f"[yellow]failed[/] {escape(failed.path)}: {escape(failed.reason)}")
 
 
 # -- search --------------------------------------------------------------------

@@ -42,8 +42,20 @@ class Settings:
     index: str = "default"
     embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embed_batch_size: int = 64
+    embed_quantize: str = "int8"
+    """"int8": dynamic int8 quantization of the embedder on CPU (faster ingest); "none": fp32."""
     chunk_tokens: int = 192
     """Largest chunk in embedder tokens (heading prefix included); capped at the embedder's limit."""
+    chunk_overlap: int = 0
+    """Tokens repeated from the end of a chunk at the start of the next one in the same section."""
+    include: tuple[str, ...] = ()
+    """Only files matching these gitignore-style patterns (relative to the ingested folder)."""
+    exclude: tuple[str, ...] = ()
+    """Skip files and folders matching these gitignore-style patterns."""
+    use_ignore_files: bool = True
+    """Honour .gitignore and .ragkitignore files."""
+    max_file_mb: float = 100.0
+    """Larger files are skipped with a message."""
     top_k: int = 5
     model: str | None = None
     """LLM: a registry name or a GGUF path. None: the default registry model."""
@@ -111,6 +123,14 @@ class Settings:
             raise ConfigError(f"ctx {settings.ctx} is out of range", "use a value from 256 to 131072")
         if settings.chunk_tokens < 32:
             raise ConfigError(f"chunk_tokens {settings.chunk_tokens} is too small", "use at least 32")
+        if not 0 <= settings.chunk_overlap <= settings.chunk_tokens // 2:
+            raise ConfigError(
+                f"chunk_overlap {settings.chunk_overlap} is out of range", "use 0 to half of chunk_tokens"
+            )
+        if settings.embed_quantize not in ("int8", "none"):
+            raise ConfigError(f"embed_quantize {settings.embed_quantize!r} is not known", "use 'int8' or 'none'")
+        if settings.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb {settings.max_file_mb} must be positive", "use a size in MB, e.g. 100")
         return settings
 
 
@@ -157,6 +177,10 @@ def _convert(name: str, kind: Any, value: Any) -> Any:
             return float(value)
         if kind.startswith("str"):
             return str(value)
+        if kind.startswith("tuple"):
+            # A TOML list, or a comma-separated env value.
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name}={value!r} is not a valid {kind.split(' ')[0]}") from exc
     return value

@@ -105,11 +105,19 @@ class WordPieceCounter:
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, model: str, *, offline: bool = False, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str, *, offline: bool = False, batch_size: int = 64, device: str = "cpu", quantize: str = "int8"
+    ) -> None:
+        """`quantize`: "int8" runs the model's linear layers with int8 dynamic
+        quantization on CPU (about 2x faster, see bench/embed_quantization.py
+        for the retrieval cost); "none" keeps fp32."""
+        if quantize not in ("int8", "none"):
+            raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
         self.model_id = model
         self.offline = offline
         self.batch_size = batch_size
         self.device = device
+        self.quantize = quantize if device == "cpu" else "none"
 
     @cached_property
     def model_dir(self) -> Path:
@@ -143,7 +151,10 @@ class SentenceTransformerEmbedder:
 
         # transformers draws a weight-loading bar on stderr; the library must stay silent.
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        return SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
+        model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
+        if self.quantize == "int8":
+            model = _quantize_int8(model)
+        return model
 
     def embed(self, texts: list[str]) -> np.ndarray:
         import numpy as np
@@ -159,3 +170,24 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _quantize_int8(model: Any) -> Any:
+    """Linear weights to int8, activations quantized on the fly: the matmuls
+    dominate on CPU. torch marks this API deprecated (in favour of torchao)
+    but ships it; if a torch ever drops it, keep fp32 rather than fail."""
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError:  # pragma: no cover - a torch without eager quantization
+        log.warning("int8 quantization is not available in torch %s; embedding in fp32", torch.__version__)
+        return model
+    # Per-channel weight scales: all-MiniLM-L6-v2 vectors stay at cosine 0.98 of fp32
+    # (0.92 with one scale per tensor) for the same 2x speed.
+    spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices on every load; the library stays quiet
+        return quantize_dynamic(model, spec, dtype=torch.qint8)  # type: ignore[no-untyped-call]

@@ -9,17 +9,20 @@ that answers queries, and the next run finishes the job."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
-import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkit.errors import DocumentError, RagkitError
-from ragkit.indexers import INDEXER_VERSION, FoundFile, load_document, walk
+from ragkit.indexers import INDEXER_VERSION, FoundFile, WalkRules, load_document, loader_for, walk
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
 from ragkit.manifest import FileRecord, IndexLock, Manifest
 
@@ -70,9 +73,9 @@ class IngestReport:
 ProgressCallback = Callable[[IngestProgress], None]
 
 
-def chunk_id(path: str, embed_text: str, occurrence: int) -> str:
-    """Deterministic from where the chunk lives and what it says."""
-    digest = hashlib.sha256(f"{path}\0{occurrence}\0{embed_text}".encode())
+def chunk_id(path: str, embed_text: str) -> str:
+    """Deterministic from where the chunk lives and what it says (a file's chunks are unique)."""
+    digest = hashlib.sha256(f"{path}\0{embed_text}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -83,12 +86,88 @@ def text_hash(embed_text: str) -> str:
 @dataclass
 class _FileWork:
     found: FoundFile
-    size: int
-    mtime_ns: int
     sha256: str
+    signature: str
     kind: str
+    has_lines: bool
     chunks: list[Chunk]
     old: FileRecord | None
+
+
+@dataclass(frozen=True)
+class _Unchanged:
+    """Same content as indexed (only the mtime moved)."""
+
+    found: FoundFile
+
+
+@dataclass(frozen=True)
+class _Failed:
+    path: str
+    reason: str
+
+
+_Outcome = _FileWork | _Unchanged | _Failed
+# Parsed files waiting for the embedder: parsing runs ahead, memory stays bounded.
+_READ_AHEAD = 32
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    files_removed: int
+    chunks_removed: int
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, for `ragkit status` and apps."""
+
+    index: str
+    location: str
+    files: int
+    chunks: int
+    files_by_kind: dict[str, int]
+    chunks_by_kind: dict[str, int]
+    size_bytes: int
+    """On disk: vectors, text and manifest (0 for a Chroma server's share)."""
+    last_ingest: dict[str, float] | None
+    """Time ("at", seconds since the epoch) and counts of the last completed ingest."""
+    failed: list[SkippedFile]
+    """Files the last ingests could not index, with the reason."""
+    interrupted_files: int
+    """Files an interrupted ingest left half-written; the next ingest completes them."""
+
+
+def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus:
+    manifest_path = index_dir / "manifest.sqlite3"
+    if not manifest_path.is_file():
+        return IndexStatus(index_name, location, 0, 0, {}, {}, 0, None, [], 0)
+    manifest = Manifest(manifest_path)
+    try:
+        records = [r for r in manifest.files().values() if r.sha256]
+        files_by_kind: dict[str, int] = {}
+        chunks_by_kind: dict[str, int] = {}
+        for rec in records:
+            files_by_kind[rec.kind] = files_by_kind.get(rec.kind, 0) + 1
+            chunks_by_kind[rec.kind] = chunks_by_kind.get(rec.kind, 0) + len(rec.chunk_ids)
+        last = manifest.get_meta("last_ingest")
+        failed = [SkippedFile(path, reason) for path, reason in sorted(manifest.failures().items())]
+        interrupted = sum(1 for r in manifest.files().values() if r.pending_ids)
+    finally:
+        manifest.close()
+    size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    return IndexStatus(
+        index=index_name,
+        location=location,
+        files=len(records),
+        chunks=sum(chunks_by_kind.values()),
+        files_by_kind=dict(sorted(files_by_kind.items())),
+        chunks_by_kind=dict(sorted(chunks_by_kind.items())),
+        size_bytes=size,
+        last_ingest=json.loads(last) if last else None,
+        failed=failed,
+        interrupted_files=interrupted,
+    )
 
 
 class Ingestor:
@@ -100,21 +179,27 @@ class Ingestor:
         embedder: Embedder,
         open_store: Callable[[], VectorStore],
         chunk_tokens: int,
+        chunk_overlap: int = 0,
+        rules: WalkRules | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.index_name = index_name
         self.embedder = embedder
         self.open_store = open_store
         self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.rules = rules or WalkRules()
 
-    @property
-    def signature(self) -> str:
-        """Files ingested under another signature are re-chunked."""
-        return f"{INDEXER_VERSION}:{self.embedder.model_id}:{self.chunk_tokens}"
+    def signature(self, path: Path) -> str:
+        """Files ingested under another signature are re-read: a new loader
+        version for their format, new chunking, or another embedding model."""
+        loader = loader_for(path)
+        version = f"{loader.kind}.{loader.version}" if loader else "none"
+        return f"{INDEXER_VERSION}:{version}:{self.embedder.model_id}:{self.chunk_tokens}:{self.chunk_overlap}"
 
-    def _is_current(self, rec: FileRecord | None) -> bool:
-        """Indexed completely, under the current chunking and embedding model."""
-        return rec is not None and rec.signature == self.signature and not rec.pending_ids
+    def _is_current(self, rec: FileRecord | None, path: Path) -> bool:
+        """Indexed completely, under the current loader, chunking and embedding model."""
+        return rec is not None and rec.signature == self.signature(path) and not rec.pending_ids
 
     def run(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
         started = time.perf_counter()
@@ -128,94 +213,160 @@ class Ingestor:
             manifest = Manifest(self.index_dir / "manifest.sqlite3")
             try:
                 self._run(roots, manifest, report, progress)
+                report.seconds = time.perf_counter() - started
+                manifest.set_meta("last_ingest", json.dumps({"at": time.time(), **_summary(report)}))
             finally:
                 report.chunks_total = manifest.chunk_count()
                 manifest.close()
         report.seconds = time.perf_counter() - started
         return report
 
+    def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
+        """Remove files, or every file under folders, from the index. The
+        files on disk are not touched."""
+        targets = [Path(p).expanduser().resolve() for p in paths]
+        with IndexLock(self.index_dir, self.index_name):
+            manifest = Manifest(self.index_dir / "manifest.sqlite3")
+            try:
+                records = [r for r in manifest.files().values() if any(_is_within(Path(r.path), t) for t in targets)]
+                failures = [p for p in manifest.failures() if any(_is_within(Path(p), t) for t in targets)]
+                if not records and not failures:
+                    shown = ", ".join(str(t) for t in targets)
+                    raise RagkitError(
+                        f"{shown}: not in index {self.index_name!r}", "run ragkit status to list what is indexed"
+                    )
+                store = self.open_store() if records else None
+                chunks = 0
+                for rec in records:
+                    if store is not None:
+                        store.delete(rec.chunk_ids + rec.pending_ids)
+                    with manifest.transaction():
+                        manifest.remove(rec.path)
+                    chunks += len(rec.chunk_ids)
+                with manifest.transaction():
+                    for path in failures:
+                        manifest.remove(path)
+            finally:
+                manifest.close()
+        return ForgetReport(len(records), chunks)
+
     def _run(self, roots: list[Path], manifest: Manifest, report: IngestReport, progress: ProgressCallback) -> None:
         progress(IngestProgress("scan", 0, 0, 0))
-        found = list(walk(roots))
+
+        def on_skip(path: Path, reason: str) -> None:
+            report.skipped.append(SkippedFile(str(path), reason))
+            manifest.record_failure(str(path), reason)
+
+        found = list(walk(roots, self.rules, on_skip))
         report.files_scanned = len(found)
         records = manifest.files()
-        seen = {str(f.path) for f in found}
+        seen = {str(f.path) for f in found} | {s.path for s in report.skipped}
         resolved_roots = [r.expanduser().resolve() for r in roots]
         stale = [
             rec
             for path, rec in records.items()
             if path not in seen and any(_is_within(Path(path), root) for root in resolved_roots)
         ]
-        candidates: list[tuple[FoundFile, os.stat_result]] = []
+        candidates: list[FoundFile] = []
         for f in found:
-            try:
-                st = f.path.stat()
-            except OSError as exc:
-                report.skipped.append(SkippedFile(str(f.path), f"cannot read: {exc.strerror}"))
-                continue
             rec = records.get(str(f.path))
-            if self._is_current(rec) and rec and (rec.size, rec.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if self._is_current(rec, f.path) and rec and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns):
                 report.files_unchanged += 1
             else:
-                candidates.append((f, st))
+                candidates.append(f)
+        # Files that are gone (or now excluded) leave the failure list too.
+        for path in manifest.failures():
+            if path not in seen and any(_is_within(Path(path), root) for root in resolved_roots):
+                manifest.remove(path)
         if not candidates and not stale:
             return  # nothing changed: neither the store nor the embedder is touched
 
         store = self.open_store()
         for rec in stale:
-            ids = rec.chunk_ids + rec.pending_ids
-            store.delete(ids)
+            store.delete(rec.chunk_ids + rec.pending_ids)
             with manifest.transaction():
                 manifest.remove(rec.path)
             report.files_removed += 1
             report.chunks_removed += len(rec.chunk_ids)
 
-        chunker = Chunker(self.embedder.counter, min(self.chunk_tokens, self.embedder.max_tokens))
+        chunker = Chunker(
+            self.embedder.counter, min(self.chunk_tokens, self.embedder.max_tokens), overlap_tokens=self.chunk_overlap
+        )
         batch: list[_FileWork] = []
         pending_chunks = 0
-        for done, (f, st) in enumerate(candidates, 1):
-            progress(IngestProgress("read", done - 1, len(candidates), report.chunks_embedded, str(f.path)))
-            work = self._read(f, st, records.get(str(f.path)), chunker, manifest, report)
-            if work is None:
-                continue
-            batch.append(work)
-            pending_chunks += len(work.chunks)
-            if pending_chunks >= FLUSH_CHUNKS:
-                self._flush(batch, store, manifest, report, progress, done, len(candidates))
-                batch, pending_chunks = [], 0
-        self._flush(batch, store, manifest, report, progress, len(candidates), len(candidates))
+        total = len(candidates)
+        for done, outcome in enumerate(self._read_ahead(candidates, records, chunker), 1):
+            path = str(outcome.path if isinstance(outcome, _Failed) else outcome.found.path)
+            progress(IngestProgress("read", done, total, report.chunks_embedded, path))
+            if isinstance(outcome, _Failed):
+                report.skipped.append(SkippedFile(outcome.path, outcome.reason))
+                manifest.record_failure(outcome.path, outcome.reason)
+            elif isinstance(outcome, _Unchanged):
+                manifest.touch(path, outcome.found.size, outcome.found.mtime_ns)
+                report.files_unchanged += 1
+            else:
+                batch.append(outcome)
+                pending_chunks += len(outcome.chunks)
+                if pending_chunks >= FLUSH_CHUNKS:
+                    self._flush(batch, store, manifest, report, progress, done, total)
+                    batch, pending_chunks = [], 0
+        self._flush(batch, store, manifest, report, progress, total, total)
 
-    def _read(
-        self,
-        f: FoundFile,
-        st: os.stat_result,
-        old: FileRecord | None,
-        chunker: Chunker,
-        manifest: Manifest,
-        report: IngestReport,
-    ) -> _FileWork | None:
+    def _read_ahead(
+        self, candidates: list[FoundFile], records: dict[str, FileRecord], chunker: Chunker
+    ) -> Iterator[_Outcome]:
+        """Read, parse and chunk files on a worker thread while the caller
+        embeds: the embedder (torch, outside the GIL) stays busy. The manifest
+        and the progress callback stay on the caller's thread."""
+        outcomes: queue.Queue[_Outcome | BaseException | None] = queue.Queue(maxsize=_READ_AHEAD)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for f in candidates:
+                    if stop.is_set():
+                        return
+                    outcomes.put(self._read(f, records.get(str(f.path)), chunker))
+            except BaseException as exc:  # surfaced on the caller's thread
+                outcomes.put(exc)
+            finally:
+                outcomes.put(None)
+
+        worker = threading.Thread(target=produce, name="ragkit-ingest-reader", daemon=True)
+        worker.start()
+        try:
+            while (item := outcomes.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a worker waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    outcomes.get(timeout=0.1)
+            worker.join()
+
+    def _read(self, f: FoundFile, old: FileRecord | None, chunker: Chunker) -> _Outcome:
         path = str(f.path)
         try:
             data = f.path.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
-            if self._is_current(old) and old and old.sha256 == sha:
-                manifest.touch(path, st.st_size, st.st_mtime_ns)
-                report.files_unchanged += 1
-                return None
+            if self._is_current(old, f.path) and old and old.sha256 == sha:
+                return _Unchanged(f)
             doc = load_document(f.path, data)
-            chunks = chunker.chunk(doc)
+            # A text repeated within one file (boilerplate, a generated dump) is indexed once:
+            # copies add nothing to retrieval, and identical vectors degrade the HNSW graph.
+            unique: dict[str, Chunk] = {}
+            for chunk in chunker.chunk(doc):
+                unique.setdefault(chunk.embed_text, chunk)
+            chunks = list(unique.values())
             if not chunks:
                 raise DocumentError(path, "no text to index")
         except DocumentError as exc:
-            report.skipped.append(SkippedFile(path, exc.reason))
-            manifest.record_failure(path, exc.reason)
-            return None
+            return _Failed(path, exc.reason)
         except OSError as exc:
-            reason = f"cannot read: {exc.strerror or exc}"
-            report.skipped.append(SkippedFile(path, reason))
-            manifest.record_failure(path, reason)
-            return None
-        return _FileWork(f, st.st_size, st.st_mtime_ns, sha, doc.kind, chunks, old)
+            return _Failed(path, f"cannot read: {exc.strerror or exc}")
+        return _FileWork(f, sha, self.signature(f.path), doc.kind, doc.has_lines, chunks, old)
 
     def _flush(
         self,
@@ -239,13 +390,11 @@ class Ingestor:
         for work in batch:
             path = str(work.found.path)
             stored = set(work.old.chunk_ids) if work.old else set()
-            occurrences: dict[str, int] = {}
             ids = []
             for index, chunk in enumerate(work.chunks):
-                n = occurrences[chunk.embed_text] = occurrences.get(chunk.embed_text, -1) + 1
-                cid = chunk_id(path, chunk.embed_text, n)
+                cid = chunk_id(path, chunk.embed_text)
                 ids.append(cid)
-                meta = _metadata(path, work.kind, index, chunk)
+                meta = _metadata(path, work.kind, index, chunk, work.has_lines)
                 if cid in stored:
                     kept_ids.append(cid)  # same text at the same place: only line numbers may move
                     kept_meta.append(meta)
@@ -285,12 +434,12 @@ class Ingestor:
         if kept_ids:
             store.update_metadata(kept_ids, kept_meta)
         for work, ids in zip(batch, new_ids_by_file):
-            old_ids = set(work.old.chunk_ids + work.old.pending_ids) if work.old else set()
-            gone = old_ids - set(ids)
+            committed = set(work.old.chunk_ids) if work.old else set()
+            gone = (committed | set(work.old.pending_ids if work.old else [])) - set(ids)
             if gone:
                 store.delete(sorted(gone))
-            report.chunks_removed += len(gone & set(work.old.chunk_ids if work.old else []))
-            report.chunks_added += len(set(ids) - set(work.old.chunk_ids if work.old else []))
+            report.chunks_removed += len(gone & committed)
+            report.chunks_added += len(set(ids) - committed)
             if work.old and work.old.sha256:
                 report.files_changed += 1
             else:
@@ -299,25 +448,42 @@ class Ingestor:
             for work, ids in zip(batch, new_ids_by_file):
                 manifest.commit_file(
                     str(work.found.path),
-                    size=work.size,
-                    mtime_ns=work.mtime_ns,
+                    size=work.found.size,
+                    mtime_ns=work.found.mtime_ns,
                     sha256=work.sha256,
-                    signature=self.signature,
+                    signature=work.signature,
                     kind=work.kind,
                     chunk_ids=ids,
                 )
         progress(IngestProgress("embed", files_done, files_total, report.chunks_embedded))
 
 
-def _metadata(path: str, kind: str, index: int, chunk: Chunk) -> Metadata:
-    return {
+def _metadata(path: str, kind: str, index: int, chunk: Chunk, has_lines: bool) -> Metadata:
+    meta: Metadata = {
         "path": path,
         "kind": kind,
         "chunk": index,
-        "start_line": chunk.start_line,
-        "end_line": chunk.end_line,
         "headings": HEADING_SEPARATOR.join(chunk.headings),
         "text_hash": text_hash(chunk.embed_text),
+    }
+    if has_lines:
+        meta["start_line"] = chunk.start_line
+        meta["end_line"] = chunk.end_line
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+        meta["end_page"] = chunk.end_page if chunk.end_page is not None else chunk.page
+    return meta
+
+
+def _summary(report: IngestReport) -> dict[str, int | float]:
+    return {
+        "files_scanned": report.files_scanned,
+        "files_skipped": len(report.skipped),
+        "chunks_embedded": report.chunks_embedded,
+        "files_new": report.files_new,
+        "files_changed": report.files_changed,
+        "files_removed": report.files_removed,
+        "seconds": round(report.seconds, 2),
     }
 
 

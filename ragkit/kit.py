@@ -13,7 +13,8 @@ from ragkit.answers import Answer, AnswerStream, Source, parse_citations
 from ragkit.config import Settings
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError
-from ragkit.ingest import Ingestor, IngestReport, ProgressCallback
+from ragkit.indexers import WalkRules
+from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.manifest import Manifest
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
@@ -56,7 +57,9 @@ class Ragkit:
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
-        return SentenceTransformerEmbedder(s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size)
+        return SentenceTransformerEmbedder(
+            s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
+        )
 
     @property
     def index_dir(self) -> Path:
@@ -75,16 +78,35 @@ class Ragkit:
 
     # -- indexing ------------------------------------------------------------
 
-    def ingest(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
-        """Index files and folders; only what changed since the last run is re-read and re-embedded."""
-        ingestor = Ingestor(
+    def _ingestor(self) -> Ingestor:
+        s = self.settings
+        return Ingestor(
             index_dir=self.index_dir,
-            index_name=self.settings.index,
+            index_name=s.index,
             embedder=self.embedder,
             open_store=lambda: self._open_store(create=True),
-            chunk_tokens=self.settings.chunk_tokens,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+            rules=WalkRules(
+                include=s.include,
+                exclude=s.exclude,
+                use_ignore_files=s.use_ignore_files,
+                max_file_bytes=int(s.max_file_mb * 1_000_000),
+            ),
         )
-        return ingestor.run(paths, on_progress)
+
+    def ingest(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
+        """Index files and folders; only what changed since the last run is re-read and re-embedded."""
+        return self._ingestor().run(paths, on_progress)
+
+    def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
+        """Remove files, or all files under folders, from the index (not from disk)."""
+        return self._ingestor().forget(paths)
+
+    def status(self) -> IndexStatus:
+        """Files, chunks, formats, size on disk, last ingest and failed files."""
+        location = self.settings.chroma_url or str(self.index_dir)
+        return index_status(self.index_dir, self.settings.index, location)
 
     def delete_index(self) -> None:
         """Remove this index (vectors and manifest) from disk or from the Chroma server."""
@@ -126,6 +148,8 @@ class Ragkit:
                 start_line=_int_or_none(hit.metadata.get("start_line")),
                 end_line=_int_or_none(hit.metadata.get("end_line")),
                 page=_int_or_none(hit.metadata.get("page")),
+                end_page=_int_or_none(hit.metadata.get("end_page")),
+                kind=str(hit.metadata.get("kind", "")),
                 score=round(hit.score, 4),
                 text=hit.text,
                 headings=str(hit.metadata.get("headings", "")),

@@ -1,84 +1,243 @@
 """Document loaders and chunking. `walk` finds the files under the user's
-paths, `load_document` turns one into structural blocks, and `Chunker` packs
-blocks into chunks that fit the embedder."""
+paths (honouring .gitignore, .ragkitignore, include/exclude globs and a size
+limit), `load_document` turns one into structural blocks with the loader its
+suffix or its content calls for, and `Chunker` packs blocks into chunks that
+fit the embedder."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import stat
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import Block, Document, Loader
+from ragkit.indexers.base import Block, Document, Loader, decode_text
+from ragkit.indexers.code import CodeLoader
+from ragkit.indexers.docx import DocxLoader
+from ragkit.indexers.epub import EpubLoader
+from ragkit.indexers.html import HtmlLoader
+from ragkit.indexers.jsondata import JsonLinesLoader, JsonLoader
+from ragkit.indexers.mail import EmlLoader, MboxLoader
+from ragkit.indexers.notebook import NotebookLoader
+from ragkit.indexers.pdf import PdfLoader
+from ragkit.indexers.pptx import PptxLoader
+from ragkit.indexers.spreadsheet import CsvLoader, XlsxLoader
 from ragkit.indexers.text import TEXT_LOADERS
 
-# Bump when loaders or chunking change what they produce, so ingest re-reads files.
-INDEXER_VERSION = 1
+# Bump when chunking changes what it produces, so ingest re-reads every file
+# (a loader's own `version` re-reads only its files).
+INDEXER_VERSION = 2
 
-_LOADERS: dict[str, Loader] = {suffix: loader for loader in TEXT_LOADERS for suffix in loader.suffixes}
-_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
+LOADERS: tuple[Loader, ...] = (
+    *TEXT_LOADERS, CodeLoader(), HtmlLoader(), PdfLoader(), DocxLoader(), PptxLoader(), XlsxLoader(), CsvLoader(),
+    EpubLoader(), NotebookLoader(), EmlLoader(), MboxLoader(), JsonLoader(), JsonLinesLoader(),
+)  # fmt: skip
+_BY_SUFFIX: dict[str, Loader] = {suffix: loader for loader in LOADERS for suffix in loader.suffixes}
+_BY_KIND: dict[str, Loader] = {loader.kind: loader for loader in LOADERS}
+_PLAIN = _BY_KIND["text"]
+_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv"})
+IGNORE_FILES = (".gitignore", ".ragkitignore")
+# Members that identify a zip container's format.
+_ZIP_MARKERS = (("word/document.xml", "docx"), ("ppt/presentation.xml", "pptx"), ("xl/workbook.xml", "xlsx"))
 
 
 def loader_for(path: Path) -> Loader | None:
-    return _LOADERS.get(path.suffix.lower())
+    """The loader the file's suffix calls for; files without a suffix
+    (README, LICENSE, Makefile) are read as plain text."""
+    if not path.suffix:
+        return _PLAIN
+    return _BY_SUFFIX.get(path.suffix.lower())
 
 
 def supported_suffixes() -> list[str]:
-    return sorted(_LOADERS)
+    return sorted(_BY_SUFFIX)
+
+
+def sniff(data: bytes) -> str | None:
+    """The kind of document the content says it is, when it says so unambiguously."""
+    head = data[:1024]
+    if head.lstrip().startswith(b"%PDF-") or head.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as archive:
+                names = set(archive.namelist())
+                for member, kind in _ZIP_MARKERS:
+                    if member in names:
+                        return kind
+                if "mimetype" in names and archive.read("mimetype").strip() == b"application/epub+zip":
+                    return "epub"
+        except (zipfile.BadZipFile, OSError, KeyError):
+            return None
+    lowered = head.lstrip()[:64].lower()
+    if lowered.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return None
+
+
+def load_document(path: Path, data: bytes) -> Document:
+    """Parse one file. The content wins over the suffix when it is clearly a
+    PDF, an Office file or an e-book, so a misnamed file is still read."""
+    loader = loader_for(path)
+    sniffed = sniff(data)
+    if sniffed and (loader is None or loader.kind in ("text", "code", sniffed) or loader is _PLAIN):
+        loader = _BY_KIND[sniffed]
+    if loader is None:
+        raise DocumentError(str(path), f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        return loader.load(path, data)
+    except DocumentError as exc:
+        if not exc.path:  # raised without a path (a missing parser): name the file
+            raise DocumentError(str(path), exc.reason) from None
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise DocumentError(str(path), f"too deeply nested or too large to parse ({exc.__class__.__name__})") from None
 
 
 @dataclass(frozen=True)
 class FoundFile:
     path: Path
-    """Absolute, symlinks in the folder part resolved."""
+    """Absolute: the resolved root joined with the names below it."""
     root: Path
+    size: int
+    mtime_ns: int
 
 
-def walk(roots: Iterable[Path]) -> Iterator[FoundFile]:
-    """Yield the supported files under each root in a stable order. Hidden
-    files and folders are skipped (a root itself may be hidden); symlinked
-    folders are followed once, so a link loop ends."""
+@dataclass(frozen=True)
+class WalkRules:
+    """Which files under the roots are indexed."""
+
+    include: tuple[str, ...] = ()
+    """gitignore-style patterns relative to a root; when given, only matching files."""
+    exclude: tuple[str, ...] = ()
+    use_ignore_files: bool = True
+    """Honour .gitignore and .ragkitignore files in the folders walked."""
+    max_file_bytes: int | None = None
+
+
+SkipCallback = Callable[[Path, str], None]
+
+
+def _spec(lines: Iterable[str]) -> Any:
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(list(lines))
+
+
+def _read_ignore_files(folder: Path) -> Any | None:
+    lines: list[str] = []
+    for name in IGNORE_FILES:
+        try:
+            lines += (folder / name).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+    return _spec(lines) if lines else None
+
+
+def _is_binary_without_suffix(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False  # let the reader report it
+    return b"\x00" in head and sniff(head) is None
+
+
+def walk(
+    roots: Iterable[Path], rules: WalkRules | None = None, on_skip: SkipCallback | None = None
+) -> Iterator[FoundFile]:
+    """Yield the supported files under each root in a stable order.
+
+    Hidden files and folders are skipped (a root itself may be hidden);
+    symlinked folders are followed once, so a link loop ends; folders are
+    walked with an explicit stack, so any depth works. Files over the size
+    limit, unreadable folders and broken links are reported to `on_skip`."""
+    rules = rules or WalkRules()
+    skip = on_skip or (lambda _path, _reason: None)
+    include = _spec(rules.include) if rules.include else None
+    exclude = _spec(rules.exclude) if rules.exclude else None
+
+    def wanted(rel: str, specs: list[tuple[Path, Any]], absolute: Path, is_dir: bool) -> bool:
+        suffix = "/" if is_dir else ""
+        if exclude is not None and exclude.match_file(rel + suffix):
+            return False
+        for base, spec in specs:
+            if spec.match_file(os.path.relpath(absolute, base) + suffix):
+                return False
+        return is_dir or include is None or include.match_file(rel)
+
+    def accept(path: Path, root: Path, st: os.stat_result) -> FoundFile | None:
+        if rules.max_file_bytes is not None and st.st_size > rules.max_file_bytes:
+            skip(path, f"larger than the size limit ({st.st_size / 1e6:.1f} MB > {rules.max_file_bytes / 1e6:g} MB):"
+                       " raise max_file_mb to index it")  # fmt: skip
+            return None
+        return FoundFile(path, root, st.st_size, st.st_mtime_ns)
+
     for root in roots:
         root = root.expanduser().resolve()
         if root.is_file():
             if loader_for(root):
-                yield FoundFile(root, root.parent)
+                found = accept(root, root.parent, root.stat())
+                if found:
+                    yield found
             continue
         seen: set[tuple[int, int]] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            st = os.stat(dirpath)
-            if (st.st_dev, st.st_ino) in seen:
-                dirnames[:] = []
+        stack: list[tuple[Path, list[tuple[Path, Any]]]] = [(root, [])]
+        while stack:
+            folder, specs = stack.pop()
+            try:
+                st = folder.stat()
+            except OSError as exc:
+                skip(folder, f"cannot read folder: {exc.strerror or exc}")
                 continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # a symlink loop, or a folder linked twice
             seen.add((st.st_dev, st.st_ino))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS)
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                if not name.startswith(".") and loader_for(path):
-                    yield FoundFile(path, root)
+            if rules.use_ignore_files:
+                local = _read_ignore_files(folder)
+                if local is not None:
+                    specs = [*specs, (folder, local)]
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                skip(folder, f"cannot read folder: {exc.strerror or exc}")
+                continue
+            subfolders: list[Path] = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = folder / entry.name
+                rel = os.path.relpath(path, root)
+                try:
+                    entry_stat = entry.stat()  # follows symlinks
+                except OSError:
+                    if entry.is_symlink():
+                        skip(path, "broken symbolic link")
+                    continue
+                if stat.S_ISDIR(entry_stat.st_mode):
+                    if entry.name not in _SKIPPED_DIRS and wanted(rel, specs, path, True):
+                        subfolders.append(path)
+                    continue
+                if not stat.S_ISREG(entry_stat.st_mode) or loader_for(path) is None:
+                    continue
+                if not wanted(rel, specs, path, False):
+                    continue
+                if not path.suffix and _is_binary_without_suffix(path):
+                    continue  # an executable or data file, not a document
+                found = accept(path, root, entry_stat)
+                if found:
+                    yield found
+            # Depth-first in name order: push in reverse.
+            stack.extend((sub, specs) for sub in reversed(subfolders))
 
 
-def decode_text(path: Path, data: bytes) -> str:
-    """Decode a text file, or raise DocumentError with the reason it is not text."""
-    if not data.strip():
-        raise DocumentError(str(path), "empty file")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if b"\x00" in data[:8192]:
-        raise DocumentError(str(path), "binary content in a text file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Latin-1 decodes any byte string; legacy text files are mostly that.
-        return data.decode("latin-1")
-
-
-def load_document(path: Path, data: bytes) -> Document:
-    loader = loader_for(path)
-    if loader is None:
-        raise DocumentError(str(path), f"unsupported file type {path.suffix or '(none)'}")
-    return loader.load(path, decode_text(path, data))
-
-
-__all__ = ["INDEXER_VERSION", "Block", "Document", "FoundFile", "decode_text", "load_document", "walk"]
+__all__ = [
+    "INDEXER_VERSION", "LOADERS", "Block", "Document", "FoundFile", "WalkRules", "decode_text", "load_document",
+    "loader_for", "sniff", "supported_suffixes", "walk",
+]  # fmt: skip

@@ -1,11 +1,13 @@
 """Pack a document's blocks into chunks that fit the embedder's token limit,
 counted with the embedder's own tokenizer.
 
-Structure first: a chunk starts at a heading once it holds a fair amount of
-text, and packs whole paragraphs and code fences. Only a block larger than
-the budget is split: at lines, then sentences, then word boundaries. The
-heading path is prepended to the embedded text (not the displayed text), so
-a chunk deep inside "Security > API keys" is found by questions about either.
+Structure first: a chunk starts at a heading (or a new page or slide) once
+it holds a fair amount of text, and packs whole paragraphs and code blocks.
+Only a block larger than the budget is split: at lines, then sentences, then
+word boundaries; code is split only between lines. A tiny last piece of a
+section joins the chunk before it. The heading path is prepended to the
+embedded text (not the displayed text), so a chunk deep inside
+"Security > API keys" is found by questions about either.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class Chunk:
     headings: tuple[str, ...]
     tokens: int
     """Tokens of embed_text, special tokens not included."""
+    page: int | None = None
+    end_page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,15 +58,21 @@ class _Piece:
     tokens: int
     headings: tuple[str, ...]
     is_heading: bool
+    page: int | None
 
 
 class Chunker:
-    def __init__(self, counter: TokenCounter, max_tokens: int) -> None:
-        """`max_tokens`: the largest embed_text, special tokens not included."""
+    def __init__(self, counter: TokenCounter, max_tokens: int, overlap_tokens: int = 0) -> None:
+        """`max_tokens`: the largest embed_text, special tokens not included.
+        `overlap_tokens`: text repeated from the end of a chunk at the start of
+        the next one in the same section, at most this many tokens."""
         self.counter = counter
         self.max_tokens = max_tokens
+        self.overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
         # Below this a chunk keeps packing past a heading rather than stand alone.
         self.min_tokens = max_tokens // 4
+        # A section's last chunk smaller than this joins the chunk before it when it fits.
+        self.tiny_tokens = max_tokens // 8
 
     def chunk(self, doc: Document) -> list[Chunk]:
         blocks = [b for b in doc.blocks if b.text.strip()]
@@ -75,8 +85,9 @@ class Chunker:
             limit = self.max_tokens - prefixes[block.headings][1]
             if tokens <= limit:
                 pieces.append(
-                    _Piece(block.text, block.start_line, block.end_line, tokens, block.headings, block.is_heading)
-                )
+                    _Piece(block.text, block.start_line, block.end_line, tokens, block.headings, block.is_heading,
+                           block.page)
+                )  # fmt: skip
             else:
                 pieces.extend(self._split_block(block, limit))
         return self._pack(pieces, prefixes)
@@ -98,57 +109,111 @@ class Chunker:
         return result
 
     def _split_block(self, block: Block, limit: int) -> list[_Piece]:
-        """Split an oversized block at lines, then sentences, then words."""
+        """Split an oversized block at lines, then (prose only) sentences, then words."""
         units: list[tuple[str, int]] = []  # (text, line number)
         for offset, line in enumerate(block.text.split("\n")):
             if line.strip():
-                units.append((line, block.start_line + offset))
+                units.append((line, min(block.start_line + offset, block.end_line)))
         counts = self.counter.count([u[0] for u in units])
         out: list[_Piece] = []
+
+        def piece(text: str, line_no: int, tokens: int) -> _Piece:
+            return _Piece(text, line_no, line_no, tokens, block.headings, False, block.page)
+
         for (text, line_no), tokens in zip(units, counts):
             if tokens <= limit:
-                out.append(_Piece(text, line_no, line_no, tokens, block.headings, False))
+                out.append(piece(text, line_no, tokens))
                 continue
-            sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+            # A code line longer than the whole budget (minified code) can only be cut at words.
+            sentences = [text] if block.is_code else [s for s in _SENTENCE_END.split(text) if s.strip()]
             for sentence, s_tokens in zip(sentences, self.counter.count(sentences)):
                 if s_tokens <= limit:
-                    out.append(_Piece(sentence, line_no, line_no, s_tokens, block.headings, False))
+                    out.append(piece(sentence, line_no, s_tokens))
                     continue
                 cuts = [0, *self.counter.word_cuts(sentence, limit), len(sentence)]
                 parts = [sentence[a:b].strip() for a, b in zip(cuts, cuts[1:])]
                 parts = [p for p in parts if p]
                 for part, p_tokens in zip(parts, self.counter.count(parts)):
-                    out.append(_Piece(part, line_no, line_no, p_tokens, block.headings, False))
+                    out.append(piece(part, line_no, p_tokens))
         return out
 
     def _pack(self, pieces: list[_Piece], prefixes: dict[tuple[str, ...], tuple[str, int]]) -> list[Chunk]:
-        chunks: list[Chunk] = []
+        groups: list[list[_Piece]] = []
         current: list[_Piece] = []
         used = 0
         budget = 0
-
-        def emit() -> None:
-            head = current[0]
-            prefix = prefixes[head.headings][0]
-            parts = [head.text]
-            for prev, piece in zip(current, current[1:]):
-                gap = piece.start_line - prev.end_line
-                parts.append(" " if gap <= 0 else "\n" * min(gap, 2))
-                parts.append(piece.text)
-            text = "".join(parts)
-            embed_text = f"{prefix}\n{text}" if prefix else text
-            tokens = used + prefixes[head.headings][1]
-            chunks.append(Chunk(text, embed_text, head.start_line, current[-1].end_line, head.headings, tokens))
-
         for piece in pieces:
-            starts_section = piece.is_heading and used >= self.min_tokens
+            new_page = bool(current) and piece.page is not None and piece.page != current[-1].page
+            starts_section = (piece.is_heading or new_page) and used >= self.min_tokens
             if current and (starts_section or used + piece.tokens > budget):
-                emit()
-                current, used = [], 0
+                groups.append(current)
+                carried = [] if starts_section else self._overlap(current, piece, budget)
+                current, used = carried, sum(p.tokens for p in carried)
             if not current:
                 budget = self.max_tokens - prefixes[piece.headings][1]
             current.append(piece)
             used += piece.tokens
         if current:
-            emit()
-        return chunks
+            groups.append(current)
+        return [self._emit(g, prefixes) for g in self._merge_tiny(groups, prefixes)]
+
+    def _overlap(self, previous: list[_Piece], nxt: _Piece, budget: int) -> list[_Piece]:
+        """The last pieces of `previous` (same section, within the overlap size) to repeat before `nxt`."""
+        if not self.overlap_tokens:
+            return []
+        carried: list[_Piece] = []
+        total = 0
+        for piece in reversed(previous):
+            if piece.is_heading or piece.headings != nxt.headings:
+                break
+            if total + piece.tokens > self.overlap_tokens or total + piece.tokens + nxt.tokens > budget:
+                break
+            carried.insert(0, piece)
+            total += piece.tokens
+        return carried if len(carried) < len(previous) else []
+
+    def _merge_tiny(
+        self, groups: list[list[_Piece]], prefixes: dict[tuple[str, ...], tuple[str, int]]
+    ) -> list[list[_Piece]]:
+        merged: list[list[_Piece]] = []
+        for group in groups:
+            same_section = merged and group[0].headings == merged[-1][0].headings
+            # A new page or slide keeps its own chunk, so its citation stays exact.
+            if same_section and not group[0].is_heading and group[0].page == merged[-1][-1].page:
+                prev = merged[-1]
+                # Pieces repeated as overlap are already in the chunk before.
+                new = [p for p in group if all(p is not q for q in prev)]
+                tokens = sum(p.tokens for p in new)
+                fits = sum(p.tokens for p in prev) + tokens + prefixes[prev[0].headings][1] <= self.max_tokens
+                if tokens < self.tiny_tokens and fits:
+                    merged[-1] = prev + new
+                    continue
+                if tokens < self.tiny_tokens and len(new) == len(group):
+                    # Too big to merge: move whole pieces from the chunk before until both are fair-sized.
+                    budget = self.max_tokens - prefixes[group[0].headings][1]
+                    while len(prev) > 1 and not prev[-1].is_heading and tokens < self.tiny_tokens:
+                        moved = prev[-1]
+                        if tokens + moved.tokens > budget or sum(p.tokens for p in prev) - moved.tokens < tokens:
+                            break
+                        prev, group = prev[:-1], [moved, *group]
+                        tokens += moved.tokens
+                    merged[-1] = prev
+            merged.append(group)
+        return merged
+
+    def _emit(self, group: list[_Piece], prefixes: dict[tuple[str, ...], tuple[str, int]]) -> Chunk:
+        head = group[0]
+        prefix, prefix_tokens = prefixes[head.headings]
+        parts = [head.text]
+        for prev, piece in zip(group, group[1:]):
+            gap = piece.start_line - prev.end_line
+            parts.append(" " if gap <= 0 else "\n" * min(gap, 2))
+            parts.append(piece.text)
+        text = "".join(parts)
+        embed_text = f"{prefix}\n{text}" if prefix else text
+        tokens = sum(p.tokens for p in group) + prefix_tokens
+        pages = [p.page for p in group if p.page is not None]
+        return Chunk(
+            text, embed_text, head.start_line, group[-1].end_line, head.headings, tokens,
+            page=pages[0] if pages else None, end_page=pages[-1] if pages else None,
+        )  # fmt: skip

@@ -1,5 +1,5 @@
-"""Loaders for plain-text formats: Markdown (heading-aware), reStructuredText,
-plain text and source code. Each splits a file into blocks at blank lines,
+"""Loaders for plain-text formats: Markdown, Org and AsciiDoc (heading-aware),
+reStructuredText and plain text. Each splits a file into blocks at blank lines,
 keeps fenced code whole and tracks the heading path."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragkit.indexers.base import Block, Document
+from ragkit.indexers.base import Block, Document, decode_text
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -29,16 +29,30 @@ def _paragraphs(lines: list[str], first: int, last: int) -> Iterator[tuple[int, 
         yield start, last
 
 
-def _block(lines: list[str], start: int, end: int, headings: tuple[str, ...], is_heading: bool = False) -> Block:
-    return Block("\n".join(lines[start : end + 1]).strip("\n"), start + 1, end + 1, headings, is_heading)
+def _block(
+    lines: list[str], start: int, end: int, headings: tuple[str, ...], is_heading: bool = False, is_code: bool = False
+) -> Block:
+    text = "\n".join(lines[start : end + 1]).strip("\n")
+    return Block(text, start + 1, end + 1, headings, is_heading=is_heading, is_code=is_code)
 
 
-class MarkdownLoader:
-    kind = "markdown"
-    suffixes = frozenset({".md", ".markdown", ".mdx"})
+class _HeadingLoader:
+    """Markup with line-prefix headings (Markdown `#`, Org `*`, AsciiDoc `=`)
+    and delimited code blocks kept whole."""
 
-    def load(self, path: Path, text: str) -> Document:
-        lines = text.splitlines()
+    kind = ""
+    suffixes: frozenset[str] = frozenset()
+    version = 1
+    heading = _ATX_HEADING
+    setext = False
+
+    def fence_end(self, line: str) -> re.Pattern[str] | None:
+        """For a line that opens a code block, the pattern of its closing line."""
+        fence = _FENCE.match(line)
+        return re.compile(r"^ {0,3}" + re.escape(fence.group(1))) if fence else None
+
+    def load(self, path: Path, data: bytes) -> Document:
+        lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         stack: list[tuple[int, str]] = []  # (level, title)
         pending_start: int | None = None  # first line of the current non-heading run
@@ -61,20 +75,20 @@ class MarkdownLoader:
                     break
         while i < len(lines):
             line = lines[i]
-            fence = _FENCE.match(line)
-            if fence:
+            closing = self.fence_end(line)
+            if closing:
                 flush(i - 1)
-                marker = fence.group(1)
                 j = i + 1
-                while j < len(lines) and not lines[j].lstrip().startswith(marker):
+                while j < len(lines) and not closing.match(lines[j]):
                     j += 1
                 end = min(j, len(lines) - 1)
-                doc.blocks.append(_block(lines, i, end, tuple(t for _, t in stack)))
+                doc.blocks.append(_block(lines, i, end, tuple(t for _, t in stack), is_code=True))
                 i = end + 1
                 continue
-            heading = _ATX_HEADING.match(line)
+            heading = self.heading.match(line)
             setext = (
-                i + 1 < len(lines)
+                self.setext
+                and i + 1 < len(lines)
                 and line.strip()
                 and (pending_start is None or not lines[i - 1].strip())
                 and re.match(r"^ {0,3}(=+|-+)\s*$", lines[i + 1])
@@ -101,12 +115,39 @@ class MarkdownLoader:
         return doc
 
 
+class MarkdownLoader(_HeadingLoader):
+    kind = "markdown"
+    suffixes = frozenset({".md", ".markdown", ".mdx"})
+    setext = True
+
+
+class OrgLoader(_HeadingLoader):
+    kind = "org"
+    suffixes = frozenset({".org"})
+    heading = re.compile(r"^(\*+)\s+(?:(?:TODO|DONE)\s+)?(.*?)(?:\s+:[\w:@]+:)?\s*$")
+
+    def fence_end(self, line: str) -> re.Pattern[str] | None:
+        found = re.match(r"^\s*#\+begin_(\w+)", line, re.IGNORECASE)
+        return re.compile(r"^\s*#\+end_" + found.group(1), re.IGNORECASE) if found else None
+
+
+class AsciiDocLoader(_HeadingLoader):
+    kind = "asciidoc"
+    suffixes = frozenset({".adoc", ".asciidoc"})
+    heading = re.compile(r"^(={1,6})\s+(.*?)\s*$")
+
+    def fence_end(self, line: str) -> re.Pattern[str] | None:
+        found = re.match(r"^(-{4,}|\.{4,}|`{3,})\s*$", line)
+        return re.compile("^" + re.escape(found.group(1)) + r"\s*$") if found else None
+
+
 class RstLoader:
     kind = "rst"
-    suffixes = frozenset({".rst"})
+    suffixes = frozenset({".rst", ".rest"})
+    version = 1
 
-    def load(self, path: Path, text: str) -> Document:
-        lines = text.splitlines()
+    def load(self, path: Path, data: bytes) -> Document:
+        lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         levels: list[str] = []  # underline styles in order of first appearance
         stack: list[tuple[int, str]] = []
@@ -136,46 +177,14 @@ class RstLoader:
 
 class PlainTextLoader:
     kind = "text"
-    suffixes = frozenset({".txt", ".text", ".log", ".org", ".adoc", ".csv", ".tsv"})
+    suffixes = frozenset({".txt", ".text", ".log"})
+    version = 1
 
-    def load(self, path: Path, text: str) -> Document:
-        lines = text.splitlines()
+    def load(self, path: Path, data: bytes) -> Document:
+        lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         doc.blocks = [_block(lines, s, e, ()) for s, e in _paragraphs(lines, 0, len(lines) - 1)] if lines else []
         return doc
 
 
-_CODE_SUFFIXES = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin",
-    ".scala": "scala", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp",
-    ".rb": "ruby", ".php": "php", ".swift": "swift", ".sh": "shell", ".bash": "shell", ".sql": "sql",
-    ".r": "r", ".lua": "lua", ".pl": "perl", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml",
-    ".ini": "ini", ".cfg": "ini", ".json": "json", ".css": "css", ".html": "html", ".htm": "html",
-}  # fmt: skip
-# A line that opens a top-level definition: its name becomes the heading of what follows.
-_DEFINITION = re.compile(
-    r"^(?:export\s+)?(?:pub(?:\(crate\))?\s+)?(?:async\s+)?"
-    r"(?:def|class|func|fn|function|interface|struct|enum|trait|impl|type|module)\s+([A-Za-z_][\w.]*)"
-)
-
-
-class CodeLoader:
-    kind = "code"
-    suffixes = frozenset(_CODE_SUFFIXES)
-
-    def load(self, path: Path, text: str) -> Document:
-        lines = text.splitlines()
-        doc = Document(path, self.kind)
-        symbol: tuple[str, ...] = ()
-        for start, end in _paragraphs(lines, 0, len(lines) - 1) if lines else []:
-            match = _DEFINITION.match(lines[start])
-            if match:
-                symbol = (match.group(1),)
-            elif not lines[start][:1].isspace() and not lines[start].startswith(("#", "//", "@", "}", ")")):
-                symbol = ()  # module-level code after a definition belongs to no symbol
-            doc.blocks.append(_block(lines, start, end, symbol))
-        return doc
-
-
-TEXT_LOADERS = (MarkdownLoader(), RstLoader(), PlainTextLoader(), CodeLoader())
+TEXT_LOADERS = (MarkdownLoader(), OrgLoader(), AsciiDocLoader(), RstLoader(), PlainTextLoader())

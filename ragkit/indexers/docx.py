@@ -1,0 +1,61 @@
+"""Word documents (.docx) with python-docx: paragraphs and tables in
+document order, "Heading N" and "Title" styles as the heading path."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from ragkit.errors import DocumentError
+from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.optional import require
+from ragkit.indexers.spreadsheet import render_row
+
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+
+
+def _table_rows(table: Any) -> list[str]:
+    rows = [[cell.text.strip() for cell in row.cells] for row in table.rows]
+    rows = [r for r in rows if any(r)]
+    if len(rows) < 2:
+        return [" | ".join(c for c in r if c) for r in rows]
+    header = rows[0]
+    return [render_row(header, row) for row in rows[1:]]
+
+
+class DocxLoader:
+    kind = "docx"
+    suffixes = frozenset({".docx"})
+    version = 1
+
+    def load(self, path: Path, data: bytes) -> Document:
+        require("docx", "Word (.docx)", "office")
+        import docx
+        from docx.table import Table
+
+        try:
+            document = docx.Document(io.BytesIO(data))
+        except Exception:  # python-docx raises zipfile, KeyError and lxml errors for bad files
+            raise DocumentError(str(path), "corrupt or not a Word .docx file: open and re-save it in Word") from None
+        writer = BlockWriter(path, self.kind)
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                for row in _table_rows(item):
+                    writer.text(row, same_paragraph=True)
+                continue
+            text = item.text.strip()
+            style = (item.style.name if item.style is not None else "") or ""
+            heading = _HEADING_STYLE.match(style)
+            if style.lower() == "title":
+                writer.heading(0, text)
+            elif heading:
+                writer.heading(int(heading.group(1)), text)
+            elif style.lower().startswith("list"):
+                writer.text("- " + text, same_paragraph=True)
+            else:
+                writer.text(text)
+        if not writer.doc.blocks:
+            raise DocumentError(str(path), "no text to index")
+        return writer.doc

@@ -1,0 +1,61 @@
+"""PowerPoint (.pptx) with python-pptx: one section per slide (its title as
+heading, slide number as the page, so citations say "slide 3"), text boxes,
+tables and speaker notes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from ragkit.errors import DocumentError
+from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.optional import require
+from ragkit.indexers.spreadsheet import render_row
+
+
+def _shape_texts(shape: Any) -> list[str]:
+    if shape.shape_type is not None and getattr(shape, "shapes", None) is not None:  # a group
+        return [t for child in shape.shapes for t in _shape_texts(child)]
+    if getattr(shape, "has_table", False):
+        rows = [[cell.text.strip() for cell in row.cells] for row in shape.table.rows]
+        rows = [r for r in rows if any(r)]
+        return [render_row(rows[0], r) for r in rows[1:]] if len(rows) > 1 else [" | ".join(r) for r in rows]
+    if getattr(shape, "has_text_frame", False):
+        lines = [p.text.strip() for p in shape.text_frame.paragraphs]
+        text = "\n".join(line for line in lines if line)
+        return [text] if text else []
+    return []
+
+
+class PptxLoader:
+    kind = "pptx"
+    suffixes = frozenset({".pptx"})
+    version = 1
+
+    def load(self, path: Path, data: bytes) -> Document:
+        require("pptx", "PowerPoint (.pptx)", "office")
+        import pptx
+
+        try:
+            deck = pptx.Presentation(io.BytesIO(data))
+        except Exception:  # zipfile, KeyError and lxml errors for bad files
+            raise DocumentError(str(path), "corrupt or not a PowerPoint .pptx file: re-save it, then ingest") from None
+        writer = BlockWriter(path, self.kind)
+        for number, slide in enumerate(deck.slides, 1):
+            title_shape = slide.shapes.title
+            title = title_shape.text.strip() if title_shape is not None and title_shape.has_text_frame else ""
+            writer.reset_headings()
+            writer.heading(1, title or f"Slide {number}", page=number)
+            for shape in slide.shapes:
+                if title_shape is not None and shape.shape_id == title_shape.shape_id:
+                    continue
+                for text in _shape_texts(shape):
+                    writer.text(text, number)
+            if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+                notes = slide.notes_slide.notes_text_frame.text.strip()
+                if notes:
+                    writer.text("Notes: " + notes, number)
+        if not any(not b.is_heading for b in writer.doc.blocks):
+            raise DocumentError(str(path), "no text to index")
+        return writer.doc

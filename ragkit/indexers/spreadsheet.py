@@ -1,0 +1,100 @@
+"""Tables: .csv and .tsv (stdlib csv) and .xlsx (openpyxl, read-only
+streaming). Each row is rendered as "header: value; header: value" so a
+chunk of rows still says what each number means; sheet names are headings."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ragkit.errors import DocumentError
+from ragkit.indexers.base import Block, BlockWriter, Document, decode_text
+from ragkit.indexers.optional import require
+
+
+def render_row(header: list[str], row: Iterable[Any]) -> str:
+    cells = ["" if v is None else " ".join(str(v).split()) for v in row]
+    parts = []
+    for i, value in enumerate(cells):
+        if not value:
+            continue
+        name = header[i] if i < len(header) else ""
+        parts.append(f"{name}: {value}" if name else value)
+    return "; ".join(parts)
+
+
+class CsvLoader:
+    kind = "csv"
+    suffixes = frozenset({".csv", ".tsv", ".tab"})
+    version = 1
+
+    def load(self, path: Path, data: bytes) -> Document:
+        text = decode_text(path, data)
+        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
+        if delimiter is None:
+            try:
+                delimiter = csv.Sniffer().sniff(text[:16384], delimiters=",;\t|").delimiter
+            except csv.Error:
+                delimiter = ","
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        doc = Document(path, self.kind)
+        header: list[str] | None = None
+        start = 1
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    start = line + 1
+                    continue
+                if header is None:
+                    header = [" ".join(c.split()) for c in row]
+                    start = line + 1
+                    continue
+                doc.blocks.append(Block(render_row(header, row), start, line))
+                start = line + 1
+        except csv.Error as exc:
+            raise DocumentError(str(path), f"malformed CSV at line {reader.line_num}: {exc}") from None
+        if not doc.blocks and header:
+            doc.blocks.append(Block(" | ".join(header), 1, 1))
+        return doc
+
+
+def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
+    yield from sheet.iter_rows(values_only=True)
+
+
+class XlsxLoader:
+    kind = "xlsx"
+    suffixes = frozenset({".xlsx", ".xlsm"})
+    version = 1
+
+    def load(self, path: Path, data: bytes) -> Document:
+        require("openpyxl", "Excel (.xlsx)", "office")
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception:  # zipfile, KeyError, InvalidFileException for bad files
+            raise DocumentError(str(path), "corrupt or not an Excel .xlsx file: re-save it, then ingest") from None
+        writer = BlockWriter(path, self.kind)
+        try:
+            for sheet in book.worksheets:
+                writer.reset_headings(f"Sheet {sheet.title}")
+                header: list[str] | None = None
+                for row in _rows(sheet):
+                    if not any(v is not None and str(v).strip() for v in row):
+                        continue
+                    if header is None:
+                        header = ["" if v is None else " ".join(str(v).split()) for v in row]
+                        continue
+                    writer.text(render_row(header, row), same_paragraph=True)
+                if header is not None and not writer.doc.blocks:
+                    writer.text(" | ".join(h for h in header if h))
+        finally:
+            book.close()
+        if not writer.doc.blocks:
+            raise DocumentError(str(path), "no text to index (all sheets are empty)")
+        return writer.doc
