@@ -20,6 +20,10 @@ def main() -> None:
 
     report = kit.ingest([docs], on_progress=on_progress)
     print(f"\nindexed {report.files_new + report.files_changed} files, {report.chunks_total} chunks in the index")
+    for skipped in report.skipped:  # bad files never stop an ingest; each comes back with its reason
+        print(f"skipped {skipped.path}: {skipped.reason}")
+    status = kit.status()
+    print(f"index {status.index!r}: {status.files} files {status.files_by_kind}, {status.size_bytes / 1e6:.1f} MB")
 
     for hit in kit.search("Who owns Lantern?", k=3):
         print(f"[{hit.number}] {hit.score:.3f} {hit.location()}")

@@ -106,7 +106,13 @@ class WordPieceCounter:
 
 class SentenceTransformerEmbedder:
     def __init__(
-        self, model: str, *, offline: bool = False, batch_size: int = 64, device: str = "cpu", quantize: str = "int8"
+        self,
+        model: str,
+        *,
+        offline: bool = False,
+        batch_size: int | None = None,
+        device: str = "cpu",
+        quantize: str = "int8",
     ) -> None:
         """`quantize`: "int8" runs the model's linear layers with int8 dynamic
         quantization on CPU (about 2x faster, see bench/embed_quantization.py
@@ -115,9 +121,11 @@ class SentenceTransformerEmbedder:
             raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
         self.model_id = model
         self.offline = offline
-        self.batch_size = batch_size
         self.device = device
         self.quantize = quantize if device == "cpu" else "none"
+        # Small batches are fastest on CPU (64 spills the cache): on fastapi_docs chunks int8 ran
+        # 27% faster at 8 than at 64, fp32 14% faster at 16.
+        self.batch_size = batch_size or (8 if self.quantize == "int8" else 16)
 
     @cached_property
     def model_dir(self) -> Path:

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -262,10 +262,14 @@ class Ingestor:
         records = manifest.files()
         seen = {str(f.path) for f in found} | {s.path for s in report.skipped}
         resolved_roots = [r.expanduser().resolve() for r in roots]
+        # A folder that could not be read keeps its files' chunks until it can be read again.
+        unreadable = [Path(s.path) for s in report.skipped]
         stale = [
             rec
             for path, rec in records.items()
-            if path not in seen and any(_is_within(Path(path), root) for root in resolved_roots)
+            if path not in seen
+            and any(_is_within(Path(path), root) for root in resolved_roots)
+            and not any(_is_within(Path(path), folder) for folder in unreadable)
         ]
         candidates: list[FoundFile] = []
         for f in found:
@@ -277,7 +281,7 @@ class Ingestor:
         # Files that are gone (or now excluded) leave the failure list too.
         for path in manifest.failures():
             if path not in seen and any(_is_within(Path(path), root) for root in resolved_roots):
-                manifest.remove(path)
+                manifest.clear_failure(path)
         if not candidates and not stale:
             return  # nothing changed: neither the store nor the embedder is touched
 
@@ -292,10 +296,22 @@ class Ingestor:
         chunker = Chunker(
             self.embedder.counter, min(self.chunk_tokens, self.embedder.max_tokens), overlap_tokens=self.chunk_overlap
         )
+        outcomes = contextlib.closing(self._read_ahead(candidates, records, chunker))
+        with outcomes as reading:  # closed on error too: the reader thread stops
+            self._consume(reading, store, manifest, report, progress, len(candidates))
+
+    def _consume(
+        self,
+        reading: Iterator[_Outcome],
+        store: VectorStore,
+        manifest: Manifest,
+        report: IngestReport,
+        progress: ProgressCallback,
+        total: int,
+    ) -> None:
         batch: list[_FileWork] = []
         pending_chunks = 0
-        total = len(candidates)
-        for done, outcome in enumerate(self._read_ahead(candidates, records, chunker), 1):
+        for done, outcome in enumerate(reading, 1):
             path = str(outcome.path if isinstance(outcome, _Failed) else outcome.found.path)
             progress(IngestProgress("read", done, total, report.chunks_embedded, path))
             if isinstance(outcome, _Failed):
@@ -314,7 +330,7 @@ class Ingestor:
 
     def _read_ahead(
         self, candidates: list[FoundFile], records: dict[str, FileRecord], chunker: Chunker
-    ) -> Iterator[_Outcome]:
+    ) -> Generator[_Outcome, None, None]:
         """Read, parse and chunk files on a worker thread while the caller
         embeds: the embedder (torch, outside the GIL) stays busy. The manifest
         and the progress callback stay on the caller's thread."""

@@ -130,6 +130,9 @@ class Manifest:
     def record_failure(self, path: str, reason: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (path, reason, time.time()))
 
+    def clear_failure(self, path: str) -> None:
+        self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+
     def failures(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT path, reason FROM failures").fetchall())
 

@@ -160,3 +160,30 @@ def test_debug_shows_the_traceback(cli: Cli, tiny_phi3: Path) -> None:
 def test_console_script_is_installed(flag: str) -> None:
     result = subprocess.run([RAGKIT_BIN, flag], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "search" in result.stdout
+
+
+def test_status_forget_and_ingest_filters_from_the_command_line(cli: Cli, docs: Path) -> None:
+    from tests import docgen
+
+    docgen.pdf(docs / "manual.pdf", ["The introduction explains the handbook. " * 8, docgen.FACT])
+    (docs / "notes.log").write_text("a log line the user excluded\n")
+    (docs / "empty.md").write_text("")
+    result = cli("ingest", str(docs), "--exclude", "*.log")
+    assert result.returncode == 3 and "empty.md: empty file" in result.stderr  # "some files skipped"
+
+    status = cli("status")
+    assert status.returncode == 0, status.stderr
+    assert "files" in status.stdout and "pdf 1" in status.stdout and "markdown 1" in status.stdout
+    assert "empty.md: empty file" in status.stdout
+    data = json.loads(cli("status", "--json").stdout)
+    assert data["files"] == 3 and data["failed"][0]["reason"] == "empty file"
+
+    hits = json.loads(cli("search", "which passphrase unlocks the backup vault?", "--json").stdout)["results"]
+    pdf_hit = next(h for h in hits if h["kind"] == "pdf")
+    assert pdf_hit["page"] == 2 and "orange-falcon-42" in pdf_hit["text"]
+
+    forgot = cli("forget", str(docs / "manual.pdf"))
+    assert forgot.returncode == 0 and "removed 1 file" in forgot.stdout
+    assert json.loads(cli("status", "--json").stdout)["files_by_kind"] == {"markdown": 1, "text": 1}
+    again = cli("forget", str(docs / "manual.pdf"))
+    assert again.returncode != 0 and "not in index" in again.stderr and "Traceback" not in again.stderr

@@ -261,3 +261,24 @@ def test_two_ingest_processes_at_once_never_corrupt_the_index(
         assert any("being updated by another ragkit process" in err for _, err in results)
     kit = make_kit()
     assert set(_chunk_ids(kit)) == store_ids(kit) and kit.status().files == 40
+
+
+def test_an_unreadable_folder_is_reported_and_keeps_its_indexed_files(
+    make_kit: Callable[..., Ragkit], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_docs(tmp_path / "docs", {"ops.md": KEYS_DOC, "team/faq.txt": FAQ_DOC})
+    kit = make_kit()
+    kit.ingest([root])
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if Path(path).name == "team":  # what chmod 000 does for a normal user (the tests may run as root)
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = kit.ingest([root])
+    monkeypatch.undo()
+    assert _reasons(report) == {"team": "cannot read folder: Permission denied"}
+    assert report.files_removed == 0
+    assert "12 GB" in kit.search("storage quota", k=1)[0].text

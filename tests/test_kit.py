@@ -16,7 +16,8 @@ from ragkit.prompting import build_prompt
 def test_public_surface_is_pinned() -> None:
     assert set(ragkit.__all__) == {
         "REGISTRY", "Answer", "AnswerStream", "ContextTooSmallError", "DocumentError", "DownloadError",
-        "DownloadProgress", "EmptyIndexError", "IndexFormatError", "IndexLockedError", "IngestProgress",
+        "DownloadProgress", "EmptyIndexError", "ForgetReport", "IndexFormatError", "IndexLockedError", "IndexStatus",
+        "IngestProgress",
         "IngestReport", "ModelNotFoundError", "ModelSpec", "Ragkit", "RagkitError", "Settings", "SkippedFile",
         "Source", "__version__",
     }  # fmt: skip

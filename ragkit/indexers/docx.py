@@ -11,18 +11,13 @@ from typing import Any
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import BlockWriter, Document
 from ragkit.indexers.optional import require
-from ragkit.indexers.spreadsheet import render_row
+from ragkit.indexers.spreadsheet import render_table
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
 
 def _table_rows(table: Any) -> list[str]:
-    rows = [[cell.text.strip() for cell in row.cells] for row in table.rows]
-    rows = [r for r in rows if any(r)]
-    if len(rows) < 2:
-        return [" | ".join(c for c in r if c) for r in rows]
-    header = rows[0]
-    return [render_row(header, row) for row in rows[1:]]
+    return render_table([[cell.text.strip() for cell in row.cells] for row in table.rows])
 
 
 class DocxLoader:

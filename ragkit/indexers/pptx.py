@@ -11,16 +11,14 @@ from typing import Any
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import BlockWriter, Document
 from ragkit.indexers.optional import require
-from ragkit.indexers.spreadsheet import render_row
+from ragkit.indexers.spreadsheet import render_table
 
 
 def _shape_texts(shape: Any) -> list[str]:
     if shape.shape_type is not None and getattr(shape, "shapes", None) is not None:  # a group
         return [t for child in shape.shapes for t in _shape_texts(child)]
     if getattr(shape, "has_table", False):
-        rows = [[cell.text.strip() for cell in row.cells] for row in shape.table.rows]
-        rows = [r for r in rows if any(r)]
-        return [render_row(rows[0], r) for r in rows[1:]] if len(rows) > 1 else [" | ".join(r) for r in rows]
+        return render_table([[cell.text.strip() for cell in row.cells] for row in shape.table.rows])
     if getattr(shape, "has_text_frame", False):
         lines = [p.text.strip() for p in shape.text_frame.paragraphs]
         text = "\n".join(line for line in lines if line)

@@ -26,6 +26,15 @@ def render_row(header: list[str], row: Iterable[Any]) -> str:
     return "; ".join(parts)
 
 
+def render_table(rows: list[list[str]]) -> list[str]:
+    """A table from a document (Word, PowerPoint): the first row as the header of
+    the others, or cells joined by " | " when there is nothing to head."""
+    rows = [r for r in rows if any(r)]
+    if len(rows) < 2:
+        return [" | ".join(c for c in r if c) for r in rows]
+    return [render_row(rows[0], row) for row in rows[1:]]
+
+
 class CsvLoader:
     kind = "csv"
     suffixes = frozenset({".csv", ".tsv", ".tab"})

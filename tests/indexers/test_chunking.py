@@ -49,3 +49,35 @@ def test_small_sections_merge_instead_of_standing_alone(embedder: SentenceTransf
     chunks = Chunker(embedder.counter, 192).chunk(load_document(Path("m.md"), text.encode()))
     assert chunks[0].text.startswith("# A") and "# B" in chunks[0].text
     assert any(c.text.startswith("# D") for c in chunks)  # a full section still starts its own chunk
+
+
+def test_overlap_repeats_the_end_of_a_chunk_at_the_start_of_the_next(embedder: SentenceTransformerEmbedder) -> None:
+    sentences = [f"Step {i} of the runbook restarts worker {i} after draining its queue." for i in range(40)]
+    doc = load_document(Path("r.txt"), "\n".join(sentences).encode())
+    plain = Chunker(embedder.counter, 96).chunk(doc)
+    overlapped = Chunker(embedder.counter, 96, overlap_tokens=24).chunk(doc)
+    assert len(overlapped) > len(plain)
+    for before, after in zip(overlapped, overlapped[1:]):
+        first_line = after.text.split("\n")[0]
+        assert first_line in before.text  # the boundary sentence is in both chunks
+    assert all(c.tokens <= 96 for c in overlapped)
+    assert all(s in "\n".join(c.text for c in overlapped) for s in sentences)
+
+
+def test_code_is_cut_only_between_lines(embedder: SentenceTransformerEmbedder) -> None:
+    body = "\n".join(f"    total_{i} = compute_checksum(block_{i}, seed={i}) + offset_{i}" for i in range(80))
+    source = f"def checksum_all(blocks):\n{body}\n    return total_0\n"
+    doc = load_document(Path("sum.py"), source.encode())
+    chunks = Chunker(embedder.counter, 128).chunk(doc)
+    assert len(chunks) > 2
+    lines = set(source.splitlines())
+    for c in chunks:
+        assert all(line in lines for line in c.text.split("\n"))  # whole source lines only
+        assert c.headings == ("checksum_all",)
+
+
+def test_a_tiny_last_piece_does_not_stand_alone(embedder: SentenceTransformerEmbedder) -> None:
+    text = "# Guide\n\n" + SENTENCE * 7 + "\n\nSee also."  # the last paragraph is 3 tokens
+    chunks = Chunker(embedder.counter, 128).chunk(load_document(Path("g.md"), text.encode()))
+    assert all(c.tokens >= 128 // 8 for c in chunks)
+    assert chunks[-1].text.endswith("See also.")
