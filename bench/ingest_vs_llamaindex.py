@@ -35,7 +35,9 @@ def peak_rss_mb():
             return int(line.split()[1]) / 1024
 """
 
-RAGKIT_RUN = PEAK_RSS + """
+RAGKIT_RUN = (
+    PEAK_RSS
+    + """
 import json, sys, time
 import chromadb, sentence_transformers  # imported before the clock starts, as on the LlamaIndex side
 from ragkit import Ragkit
@@ -47,8 +49,11 @@ seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "chunks": report.chunks_total, "embedded": report.chunks_embedded,
                   "files": report.files_scanned, "peak_rss_mb": peak_rss_mb()}))
 """
+)
 
-LLAMA_RUN = PEAK_RSS + """
+LLAMA_RUN = (
+    PEAK_RSS
+    + """
 import json, sys, time
 folder, data_dir, model_dir = sys.argv[1:4]
 import chromadb
@@ -74,6 +79,7 @@ print(json.dumps({"seconds": seconds, "chunks": len(texts), "truncated": sum(n >
                   "tokens": sum(min(n, 256) for n in lengths),
                   "peak_rss_mb": peak_rss_mb()}))
 """
+)
 
 
 def run(code: str, *args: str) -> dict[str, float]:
