@@ -13,6 +13,7 @@ embedded text (not the displayed text), so a chunk deep inside
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,21 @@ from ragkit.indexers.base import Block, Document
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 HEADING_SEPARATOR = " > "
+# Markdown links and images: the embedder sees the link text, not the URL. URLs are a
+# quarter of all word pieces in FastAPI's docs and carry little meaning for a sentence
+# embedder; the displayed text keeps them for the reader and the LLM.
+_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)(?:\{[^}\n]*\})?")
+_MD_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s+\S+.*$", re.MULTILINE)
+_LINK_KINDS = frozenset({"markdown", "notebook"})
+
+
+def strip_link_targets(text: str) -> str:
+    """`[the docs](https://x.y/z)` -> `the docs`; reference definitions dropped."""
+    return _MD_REFERENCE.sub("", _MD_LINK.sub(lambda m: m.group(2), text))
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class TokenCounter(Protocol):
@@ -53,6 +69,8 @@ class Chunk:
 @dataclass(frozen=True)
 class _Piece:
     text: str
+    embed: str
+    """The text as embedded (link targets removed for Markdown)."""
     start_line: int
     end_line: int
     tokens: int
@@ -79,17 +97,19 @@ class Chunker:
         if not blocks:
             return []
         prefixes = self._prefixes({b.headings for b in blocks})
-        counts = self.counter.count([b.text for b in blocks])
+        forms = [strip_link_targets if doc.kind in _LINK_KINDS and not b.is_code else _same for b in blocks]
+        embeds = [form(b.text) for b, form in zip(blocks, forms)]
+        counts = self.counter.count(embeds)
         pieces: list[_Piece] = []
-        for block, tokens in zip(blocks, counts):
+        for block, form, embed, tokens in zip(blocks, forms, embeds, counts):
             limit = self.max_tokens - prefixes[block.headings][1]
             if tokens <= limit:
                 pieces.append(
-                    _Piece(block.text, block.start_line, block.end_line, tokens, block.headings, block.is_heading,
-                           block.page)
+                    _Piece(block.text, embed, block.start_line, block.end_line, tokens, block.headings,
+                           block.is_heading, block.page)
                 )  # fmt: skip
             else:
-                pieces.extend(self._split_block(block, limit))
+                pieces.extend(self._split_block(block, limit, form))
         return self._pack(pieces, prefixes)
 
     def _prefixes(self, heading_paths: set[tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, int]]:
@@ -108,33 +128,37 @@ class Chunker:
             result[path] = (text, tokens)
         return result
 
-    def _split_block(self, block: Block, limit: int) -> list[_Piece]:
+    def _split_block(self, block: Block, limit: int, embed_form: Callable[[str], str]) -> list[_Piece]:
         """Split an oversized block at lines, then (prose only) sentences, then words."""
         units: list[tuple[str, int]] = []  # (text, line number)
         for offset, line in enumerate(block.text.split("\n")):
             if line.strip():
                 units.append((line, min(block.start_line + offset, block.end_line)))
-        counts = self.counter.count([u[0] for u in units])
         out: list[_Piece] = []
 
-        def piece(text: str, line_no: int, tokens: int) -> _Piece:
-            return _Piece(text, line_no, line_no, tokens, block.headings, False, block.page)
+        def pieces(texts: list[str], line_no: int) -> list[tuple[_Piece, bool]]:
+            """Each text as a piece, and whether it fits the limit."""
+            embeds = [embed_form(t) for t in texts]
+            return [
+                (_Piece(t, e, line_no, line_no, n, block.headings, False, block.page), n <= limit)
+                for t, e, n in zip(texts, embeds, self.counter.count(embeds))
+            ]
 
-        for (text, line_no), tokens in zip(units, counts):
-            if tokens <= limit:
-                out.append(piece(text, line_no, tokens))
+        for text, line_no in units:
+            [(whole, fits)] = pieces([text], line_no)
+            if fits:
+                out.append(whole)
                 continue
             # A code line longer than the whole budget (minified code) can only be cut at words.
             sentences = [text] if block.is_code else [s for s in _SENTENCE_END.split(text) if s.strip()]
-            for sentence, s_tokens in zip(sentences, self.counter.count(sentences)):
-                if s_tokens <= limit:
-                    out.append(piece(sentence, line_no, s_tokens))
+            for sentence, fits in pieces(sentences, line_no):
+                if fits:
+                    out.append(sentence)
                     continue
-                cuts = [0, *self.counter.word_cuts(sentence, limit), len(sentence)]
-                parts = [sentence[a:b].strip() for a, b in zip(cuts, cuts[1:])]
-                parts = [p for p in parts if p]
-                for part, p_tokens in zip(parts, self.counter.count(parts)):
-                    out.append(piece(part, line_no, p_tokens))
+                # Cut the displayed text; its embedded form is no longer, so every part fits.
+                cuts = [0, *self.counter.word_cuts(sentence.text, limit), len(sentence.text)]
+                parts = [sentence.text[a:b].strip() for a, b in zip(cuts, cuts[1:])]
+                out.extend(p for p, _ in pieces([p for p in parts if p], line_no))
         return out
 
     def _pack(self, pieces: list[_Piece], prefixes: dict[tuple[str, ...], tuple[str, int]]) -> list[Chunk]:
@@ -204,13 +228,14 @@ class Chunker:
     def _emit(self, group: list[_Piece], prefixes: dict[tuple[str, ...], tuple[str, int]]) -> Chunk:
         head = group[0]
         prefix, prefix_tokens = prefixes[head.headings]
-        parts = [head.text]
+        parts, embeds = [head.text], [head.embed]
         for prev, piece in zip(group, group[1:]):
             gap = piece.start_line - prev.end_line
-            parts.append(" " if gap <= 0 else "\n" * min(gap, 2))
-            parts.append(piece.text)
-        text = "".join(parts)
-        embed_text = f"{prefix}\n{text}" if prefix else text
+            separator = " " if gap <= 0 else "\n" * min(gap, 2)
+            parts += [separator, piece.text]
+            embeds += [separator, piece.embed]
+        text, embedded = "".join(parts), "".join(embeds)
+        embed_text = f"{prefix}\n{embedded}" if prefix else embedded
         tokens = sum(p.tokens for p in group) + prefix_tokens
         pages = [p.page for p in group if p.page is not None]
         return Chunk(

@@ -81,3 +81,16 @@ def test_a_tiny_last_piece_does_not_stand_alone(embedder: SentenceTransformerEmb
     chunks = Chunker(embedder.counter, 128).chunk(load_document(Path("g.md"), text.encode()))
     assert all(c.tokens >= 128 // 8 for c in chunks)
     assert chunks[-1].text.endswith("See also.")
+
+
+def test_markdown_link_targets_are_shown_but_not_embedded(embedder: SentenceTransformerEmbedder) -> None:
+    text = (
+        "# Setup\n\nRead [the install guide](https://example.com/docs/install/index.html){.internal-link} first, "
+        "then ![the diagram](img/flow.png).\n\n```js\nhandlers[i](event)\n```\n\n[ref]: https://example.com/ref\n"
+    )
+    chunks = Chunker(embedder.counter, 192).chunk(load_document(Path("setup.md"), text.encode()))
+    [chunk] = chunks
+    assert "https://example.com/docs/install/index.html" in chunk.text  # the reader and the LLM see the link
+    assert "example.com" not in chunk.embed_text and "the install guide first" in chunk.embed_text
+    assert "handlers[i](event)" in chunk.embed_text  # code is embedded as written
+    assert chunk.tokens == embedder.counter.count([chunk.embed_text])[0]
