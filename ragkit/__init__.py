@@ -15,11 +15,14 @@ from ragkit.errors import (
     IndexFormatError,
     IndexLockedError,
     ModelNotFoundError,
+    NoMatchError,
     RagkitError,
 )
+from ragkit.filters import Where
 from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
 from ragkit.kit import Ragkit
 from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
+from ragkit.retrieval import Retrieval
 
 __version__ = "0.1.0"
 
@@ -40,10 +43,13 @@ __all__ = [
     "IngestReport",
     "ModelNotFoundError",
     "ModelSpec",
+    "NoMatchError",
     "Ragkit",
     "RagkitError",
+    "Retrieval",
     "Settings",
     "SkippedFile",
     "Source",
+    "Where",
     "__version__",
 ]

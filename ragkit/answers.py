@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragkit.retrieval import Retrieval
+
 
 @dataclass(frozen=True)
 class Source:
@@ -28,6 +30,10 @@ class Source:
     end_page: int | None = None
     kind: str = ""
     """The document format: markdown, pdf, pptx, code, ..."""
+    chunk: int | None = None
+    """Position of the passage's (first) chunk in its file."""
+    retrieval: Retrieval | None = None
+    """Which retrievers found it, at what rank: see `--explain`."""
 
     def location(self, relative_to: Path | None = None) -> str:
         """`docs/keys.md:12-30`, `manual.pdf p. 4`, `deck.pptx slide 3`, or for

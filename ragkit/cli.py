@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -42,6 +43,27 @@ DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Where in
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 OfflineOpt = Annotated[Optional[bool], typer.Option("--offline/--online", help="Never touch the network.")]
+WhereOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--where",
+        "-w",
+        help="Only some files (repeatable): path=GLOB, type=pdf,md, after=2024-05-01 or after=30d, before=DATE.",
+    ),
+]
+ModeOpt = Annotated[
+    Optional[str], typer.Option("--mode", help="Retriever: hybrid (dense + BM25, default), dense or bm25.")
+]
+ExplainOpt = Annotated[
+    bool, typer.Option("--explain", help="Show which retriever found each passage: ranks and fused score.")
+]
+RerankOpt = Annotated[
+    Optional[str],
+    typer.Option("--rerank", help="Cross-encoder rerank: auto (if the model is on disk), on, or off."),
+]
+MmrOpt = Annotated[
+    Optional[float], typer.Option("--mmr", help="Diversity: MMR lambda from 0 to 1 (1 = relevance only).")
+]
 
 
 @contextmanager
@@ -265,10 +287,36 @@ def _snippet(text: str, width: int = 240) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _explain(source: Source) -> str:
+    """`dense #3 (0.612) · bm25 #1 (11.9) · fused 0.0325`."""
+    r = source.retrieval
+    if r is None:
+        return ""
+    parts = [
+        f"dense #{r.dense_rank} ({r.dense_score:.3f})" if r.dense_rank is not None else "dense -",
+        f"bm25 #{r.bm25_rank} ({r.bm25_score:.2f})" if r.bm25_rank is not None else "bm25 -",
+    ]
+    if r.fused_score is not None:
+        parts.append(f"fused {r.fused_score:.4f}")
+    if r.rerank_score is not None:
+        parts.append(f"rerank {r.rerank_score:.3f}")
+    return " · ".join(parts)
+
+
+def _no_match(where: list[str] | None) -> None:
+    what = " matching " + " ".join(where) if where else ""
+    err.print(f"[yellow]no passage found{escape(what)}[/]")
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="How many passages.")] = None,
+    where: WhereOpt = None,
+    mode: ModeOpt = None,
+    explain: ExplainOpt = False,
+    rerank: RerankOpt = None,
+    mmr: MmrOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -277,10 +325,13 @@ def search(
 ) -> None:
     """Show the passages that best match QUERY, with scores and sources (no LLM)."""
     with _handled(debug):
-        kit = _kit(index, data_dir, offline, top_k=k)
-        results = kit.search(query)
+        kit = _kit(index, data_dir, offline, top_k=k, retriever=mode, rerank=rerank, mmr_lambda=mmr)
+        results = kit.search(query, where=where)
         if as_json:
             out.print_json(json.dumps({"query": query, "results": [r.to_dict() for r in results]}))
+            return
+        if not results:
+            _no_match(where)
             return
         table = Table(show_lines=True)
         table.add_column("#", justify="right")
@@ -289,19 +340,24 @@ def search(
         table.add_column("passage", overflow="fold")
         for r in results:
             heading = f"[dim]{escape(r.headings)}[/]\n" if r.headings else ""
-            table.add_row(str(r.number), f"{r.score:.3f}", escape(r.location()), heading + escape(_snippet(r.text)))
+            found_by = f"\n[magenta]{escape(_explain(r))}[/]" if explain else ""
+            table.add_row(
+                str(r.number), f"{r.score:.3f}", escape(r.location()), heading + escape(_snippet(r.text)) + found_by
+            )
         out.print(table)
 
 
 # -- ask -----------------------------------------------------------------------
 
 
-def _print_sources(sources: list[Source], cited: list[int]) -> None:
+def _print_sources(sources: list[Source], cited: list[int], explain: bool = False) -> None:
     out.print()
     out.print("[bold]Sources[/]" + ("" if cited else " [dim](the answer cites none of them)[/]"))
     for s in sources:
         mark = "[green]✓[/]" if s.number in cited else " "
         out.print(f" {mark} [{s.number}] [cyan]{escape(s.location())}[/] [dim]score {s.score:.3f}[/]")
+        if explain:
+            out.print(f"       [magenta]{escape(_explain(s))}[/]")
 
 
 @app.command()
@@ -311,6 +367,11 @@ def ask(
     ctx: Annotated[Optional[int], typer.Option("--ctx", help="Largest context to use (256-131072).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Tokens reserved for the answer.")] = None,
     k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="Passages to retrieve.")] = None,
+    where: WhereOpt = None,
+    mode: ModeOpt = None,
+    explain: ExplainOpt = False,
+    rerank: RerankOpt = None,
+    mmr: MmrOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -319,12 +380,15 @@ def ask(
 ) -> None:
     """Answer QUESTION from the indexed documents, citing its sources."""
     with _handled(debug):
-        kit = _kit(index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k)
+        kit = _kit(
+            index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
+            rerank=rerank, mmr_lambda=mmr,
+        )  # fmt: skip
         with _download_progress(disable=as_json) as on_download:
             kit.llm(on_download)
         if kit.model_warning:
             err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
-        stream = kit.ask_stream(question)
+        stream = kit.ask_stream(question, where=where)
         if as_json:
             for _ in stream:
                 pass
@@ -335,7 +399,126 @@ def ask(
             out.print(token, end="", markup=False)
         out.print()
         assert stream.answer is not None
-        _print_sources(stream.answer.sources, stream.answer.cited)
+        _print_sources(stream.answer.sources, stream.answer.cited, explain)
+
+
+# -- eval ----------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a QA file.")],
+    split: Annotated[
+        Optional[str], typer.Option("--split", help="BEIR qrels split (default: test, else the first).")
+    ] = None,
+    modes: Annotated[
+        str, typer.Option("--modes", help="Retrieval rows, comma-separated: dense,bm25,hybrid,hybrid+rerank.")
+    ] = "dense,bm25,hybrid,hybrid+rerank",
+    corpus: Annotated[
+        Optional[list[Path]], typer.Option("--corpus", help="QA datasets: the documents to index (repeatable).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top-k", help="QA datasets: passages searched for the answer.")] = 5,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="QA datasets: also answer with the LLM and score it.")
+    ] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N queries.")] = None,
+    rerank_model: Annotated[
+        Optional[str], typer.Option("--rerank-model", help="Cross-encoder for the hybrid+rerank row.")
+    ] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="LLM for --generate.")] = None,
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = None,
+    debug: DebugOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score retrieval (nDCG@10, recall@10/100, MRR@10, latency) or answers on a dataset.
+
+    The corpus gets its own index (eval-NAME), reused by later runs; query
+    results are saved as they come, so an interrupted eval resumes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ragkit import evaluation
+
+    with _handled(debug):
+        if not dataset.exists():
+            from ragkit.errors import RagkitError
+
+            raise RagkitError(f"{dataset}: no such file or folder", "give a BEIR folder or a QA .json/.jsonl file")
+        name = dataset.stem if dataset.is_file() else dataset.name
+        index_name = index or "eval-" + re.sub(r"[^A-Za-z0-9._-]", "-", name)[:50]
+        kit = _kit(index_name, data_dir, offline, rerank_model=rerank_model, model=model)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        )
+        tasks: dict[str, Any] = {}
+
+        def on_progress(p: evaluation.EvalProgress) -> None:
+            label = {"ingest": "Indexing corpus", "query": f"Querying {p.mode}", "answer": "Answering"}[p.phase]
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=p.total or None)
+            progress.update(tasks[label], completed=p.done, total=p.total or None)
+
+        with progress:
+            if evaluation.is_beir(dataset):
+                beir = evaluation.load_beir(dataset, split)
+                mode_list = tuple(m.strip() for m in modes.split(",") if m.strip())
+                result = evaluation.evaluate_retrieval(kit, beir, modes=mode_list, limit=limit, on_progress=on_progress)
+            else:
+                qa = evaluation.load_qa(dataset)
+                qa_result = evaluation.evaluate_qa(
+                    kit, qa, corpus=corpus, k=k, generate=generate, limit=limit, on_progress=on_progress
+                )
+        if not evaluation.is_beir(dataset):
+            _print_qa_eval(qa_result, as_json)
+            return
+        if as_json:
+            out.print_json(json.dumps(result.to_dict()))
+            return
+        table = Table(
+            title=f"{escape(result.dataset)} ({result.split}, {result.rows[0].queries if result.rows else 0} queries,"
+            f" {result.documents} documents, {result.chunks} chunks)",
+            title_justify="left",
+        )
+        for column in ("retriever", "nDCG@10", "recall@10", "recall@100", "MRR@10", "p50 ms", "p95 ms"):
+            table.add_column(column, justify="left" if column == "retriever" else "right")
+        for row in result.rows:
+            if row.note:
+                table.add_row(row.mode, f"[dim]{escape(row.note)}[/]", "", "", "", "", "")
+                continue
+            table.add_row(
+                row.mode, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_10:.4f}", f"{row.recall_at_100:.4f}",
+                f"{row.mrr_at_10:.4f}", f"{row.p50_ms:.1f}", f"{row.p95_ms:.1f}",
+            )  # fmt: skip
+        out.print(table)
+        out.print(f"[dim]index '{escape(result.index)}': {result.chunks_embedded} chunks embedded this run[/]")
+
+
+def _print_qa_eval(result: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(
+        title=f"{escape(result.dataset)} ({result.questions} questions)", show_header=False, title_justify="left"
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row(f"hit@{result.k} (a passage holds the answer)", f"{result.hit_at_k:.3f}")
+    table.add_row("search p50", f"{result.search_p50_ms:.1f} ms")
+    if result.generated:
+        table.add_row("exact match", f"{result.exact_match:.3f}")
+        table.add_row("token F1", f"{result.token_f1:.3f}")
+        table.add_row("answer contains the reference", f"{result.containment:.3f}")
+        precision = "-" if result.citation_precision is None else f"{result.citation_precision:.3f}"
+        table.add_row(f"citation precision ({result.answers_citing} answers cite)", precision)
+        table.add_row("answer p50", f"{result.answer_p50_s:.1f} s")
+    out.print(table)
 
 
 @contextmanager

@@ -31,6 +31,12 @@ class EmptyIndexError(RagkitError):
     exit_code = 4
 
 
+class NoMatchError(RagkitError):
+    """The index has passages, but none from the files a filter allows."""
+
+    exit_code = 4
+
+
 class IndexLockedError(RagkitError):
     exit_code = 5
 

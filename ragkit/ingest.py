@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ragkit.errors import DocumentError, RagkitError
 from ragkit.indexers import INDEXER_VERSION, FoundFile, WalkRules, load_document, loader_for, walk
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
-from ragkit.manifest import FileRecord, IndexLock, Manifest
+from ragkit.manifest import ChunkRow, FileRecord, IndexLock, Manifest
 
 if TYPE_CHECKING:
     from ragkit.embedders import Embedder
@@ -403,20 +403,24 @@ class Ingestor:
         kept_ids: list[str] = []
         kept_meta: list[Metadata] = []
         new_ids_by_file: list[list[str]] = []
+        rows_by_file: list[list[ChunkRow]] = []
         for work in batch:
             path = str(work.found.path)
             stored = set(work.old.chunk_ids) if work.old else set()
             ids = []
+            file_rows = []
             for index, chunk in enumerate(work.chunks):
                 cid = chunk_id(path, chunk.embed_text)
                 ids.append(cid)
                 meta = _metadata(path, work.kind, index, chunk, work.has_lines)
+                file_rows.append(ChunkRow(cid, chunk.text, chunk.embed_text, meta))
                 if cid in stored:
                     kept_ids.append(cid)  # same text at the same place: only line numbers may move
                     kept_meta.append(meta)
                 else:
                     rows.append((cid, str(meta["text_hash"]), chunk, meta))
             new_ids_by_file.append(ids)
+            rows_by_file.append(file_rows)
 
         with manifest.transaction():
             for work, ids in zip(batch, new_ids_by_file):
@@ -461,7 +465,7 @@ class Ingestor:
             else:
                 report.files_new += 1
         with manifest.transaction():
-            for work, ids in zip(batch, new_ids_by_file):
+            for work, file_rows in zip(batch, rows_by_file):
                 manifest.commit_file(
                     str(work.found.path),
                     size=work.found.size,
@@ -469,7 +473,7 @@ class Ingestor:
                     sha256=work.sha256,
                     signature=work.signature,
                     kind=work.kind,
-                    chunk_ids=ids,
+                    chunks=file_rows,
                 )
         progress(IngestProgress("embed", files_done, files_total, report.chunks_embedded))
 

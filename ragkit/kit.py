@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,17 @@ from typing import Any
 from ragkit.answers import Answer, AnswerStream, Source, parse_citations
 from ragkit.config import Settings
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
-from ragkit.errors import EmptyIndexError
+from ragkit.errors import EmptyIndexError, NoMatchError
+from ragkit.filters import Where
 from ragkit.indexers import WalkRules
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
+from ragkit.lexical import KeywordIndex
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.manifest import Manifest
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
-from ragkit.prompting import build_prompt
+from ragkit.prompting import build_prompt, merge_neighbours
+from ragkit.rerank import CrossEncoderReranker, Reranker, find_reranker
+from ragkit.retrieval import Hit, RetrievalOptions, Retriever
 from ragkit.stores import ChromaStore, VectorStore
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,7 @@ class Ragkit:
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
         llm: LLM | None = None,
+        reranker: Reranker | None = None,
         **overrides: Any,
     ) -> None:
         """`overrides` are Settings fields (model=, ctx=, data_dir=, ...), on
@@ -50,15 +56,50 @@ class Ragkit:
             self.settings = settings.replace(index=index, **overrides)
         if embedder is not None:
             self.embedder = embedder
+        if reranker is not None:
+            self.reranker = reranker
         self._store = store
         self._llm = llm
         self.model_warning: str | None = None
+        self._checked_keywords = False
 
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
         return SentenceTransformerEmbedder(
             s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
+        )
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder, or None when rerank is off or its model is not on disk."""
+        s = self.settings
+        model_dir = find_reranker(s.rerank_model, mode=s.rerank, offline=s.is_offline)
+        return None if model_dir is None else CrossEncoderReranker(model_dir, model_id=s.rerank_model)
+
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        return KeywordIndex(self.index_dir / "manifest.sqlite3")
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        s = self.settings
+        options = RetrievalOptions(
+            mode=s.retriever,
+            dense_weight=s.dense_weight,
+            bm25_weight=s.bm25_weight,
+            rrf_k=s.rrf_k,
+            depth=s.candidates,
+            dedupe=s.dedupe,
+            rerank_depth=s.rerank_depth,
+            mmr_lambda=s.mmr_lambda,
+        )
+        return Retriever(
+            embedder=self.embedder,
+            open_store=lambda: self._open_store(create=False),
+            keywords=self.keywords,
+            reranker=self.reranker,
+            options=options,
         )
 
     @property
@@ -134,28 +175,61 @@ class Ragkit:
 
     # -- retrieval -----------------------------------------------------------
 
-    def search(self, query: str, k: int | None = None) -> list[Source]:
-        """The k passages most similar to the query, best first."""
-        if self.settings.chroma_url is None and self.chunk_count() == 0:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        where: Where | Iterable[str] | None = None,
+        mode: str | None = None,
+    ) -> list[Source]:
+        """The k passages that best match the query, best first.
+
+        `where` limits the search to some files: a `Where`, or `--where`
+        strings such as ``["path=docs/**", "type=pdf", "after=30d"]``.
+        `mode` overrides the `retriever` setting: "hybrid", "dense" or "bm25"."""
+        k = k or self.settings.top_k
+        options = self.retriever.options
+        if mode is not None:
+            options = replace(options, mode=mode)
+        if not self.keywords.has_files():
             raise EmptyIndexError(f"index {self.settings.index!r} is empty", "run: ragkit ingest PATH")
-        store = self._open_store(create=False)
-        vector = self.embedder.embed([query])[0]
-        hits = store.query(vector, k or self.settings.top_k)
-        return [
-            Source(
-                number=rank,
-                path=str(hit.metadata.get("path", "")),
-                start_line=_int_or_none(hit.metadata.get("start_line")),
-                end_line=_int_or_none(hit.metadata.get("end_line")),
-                page=_int_or_none(hit.metadata.get("page")),
-                end_page=_int_or_none(hit.metadata.get("end_page")),
-                kind=str(hit.metadata.get("kind", "")),
-                score=round(hit.score, 4),
-                text=hit.text,
-                headings=str(hit.metadata.get("headings", "")),
+        paths = self._paths_matching(where)
+        if paths is not None and not paths:
+            return []
+        if options.mode != "dense":
+            self._check_keyword_index()
+        hits = self.retriever.search(query, k, paths=paths, options=options)
+        return [_source(rank, hit) for rank, hit in enumerate(hits, 1)]
+
+    def _paths_matching(self, where: Where | Iterable[str] | None) -> set[str] | None:
+        """Indexed files a filter allows; None when there is no filter."""
+        if where is None:
+            return None
+        if not isinstance(where, Where):
+            where = Where.parse([where] if isinstance(where, str) else where)
+        if where.is_empty:
+            return None
+        manifest_path = self.index_dir / "manifest.sqlite3"
+        if not manifest_path.is_file():
+            return set()
+        manifest = Manifest(manifest_path)
+        try:
+            return {path for path, kind, mtime_ns in manifest.indexed_files() if where.matches(path, kind, mtime_ns)}
+        finally:
+            manifest.close()
+
+    def _check_keyword_index(self) -> None:
+        if self._checked_keywords:
+            return
+        self._checked_keywords = True
+        missing = self.keywords.missing()
+        if missing:
+            log.warning(
+                "index %r: %d chunks are not in the keyword (BM25) index yet; run ragkit ingest again to add them",
+                self.settings.index,
+                missing,
             )
-            for rank, hit in enumerate(hits, 1)
-        ]
 
     # -- answering -----------------------------------------------------------
 
@@ -176,11 +250,23 @@ class Ragkit:
         return self._llm
 
     def ask_stream(
-        self, question: str, *, on_download: Callable[[DownloadProgress], None] | None = None
+        self,
+        question: str,
+        *,
+        where: Where | Iterable[str] | None = None,
+        on_download: Callable[[DownloadProgress], None] | None = None,
     ) -> AnswerStream:
-        """Retrieve, build the prompt, and return a stream of answer tokens."""
+        """Retrieve, build the prompt, and return a stream of answer tokens.
+        Neighbouring chunks of one file are joined into one passage."""
         s = self.settings
-        candidates = self.search(question, k=s.top_k)
+        candidates = merge_neighbours(self.search(question, k=s.top_k, where=where))
+        if not candidates:
+            shown = (
+                where.describe()
+                if isinstance(where, Where)
+                else " ".join([where] if isinstance(where, str) else where or [])
+            )
+            raise NoMatchError(f"no indexed passage matches {shown}", "check the --where filter with ragkit status")
         llm = self.llm(on_download)
         ctx_limit = min(s.ctx, llm.n_ctx_train)
         prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens)
@@ -204,12 +290,33 @@ class Ragkit:
 
         return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish)
 
-    def ask(self, question: str) -> Answer:
-        stream = self.ask_stream(question)
+    def ask(self, question: str, *, where: Where | Iterable[str] | None = None) -> Answer:
+        stream = self.ask_stream(question, where=where)
         for _ in stream:
             pass
         assert stream.answer is not None
         return stream.answer
+
+
+def _source(rank: int, hit: Hit) -> Source:
+    meta = hit.meta
+    score = hit.retrieval.rerank_score if hit.retrieval.rerank_score is not None else hit.retrieval.dense_score
+    if score is None:
+        score = hit.retrieval.bm25_score or 0.0
+    return Source(
+        number=rank,
+        path=str(meta.get("path", "")),
+        start_line=_int_or_none(meta.get("start_line")),
+        end_line=_int_or_none(meta.get("end_line")),
+        page=_int_or_none(meta.get("page")),
+        end_page=_int_or_none(meta.get("end_page")),
+        kind=str(meta.get("kind", "")),
+        score=round(score, 4),
+        text=hit.text,
+        headings=str(meta.get("headings", "")),
+        chunk=_int_or_none(meta.get("chunk")),
+        retrieval=hit.retrieval,
+    )
 
 
 def _int_or_none(value: object) -> int | None:

@@ -1,7 +1,12 @@
 """Per-index record of what was ingested: for each file its size, mtime,
 content hash and chunk ids. It decides what ingest must re-read, and its
 "pending" ids make ingest crash-safe: ids are written here before they reach
-the vector store, so chunks of an interrupted run are found and cleaned up."""
+the vector store, so chunks of an interrupted run are found and cleaned up.
+
+It also holds each committed chunk's text and metadata with an FTS5
+full-text index over the embedded text: the BM25 side of hybrid search.
+They change in the same transaction as the file's record, so the keyword
+index always matches the manifest exactly, whatever kills an ingest."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +37,28 @@ CREATE TABLE IF NOT EXISTS files (
     ingested_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    text TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61 remove_diacritics 2');
 """
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk as the keyword index keeps it."""
+
+    id: str
+    text: str
+    """Shown to the user and the LLM."""
+    embed_text: str
+    """Indexed for BM25: the heading path and the text, as the embedder sees it."""
+    meta: dict[str, str | int | float | bool]
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,10 @@ class Manifest:
             for row in rows
         }
 
+    def indexed_files(self) -> list[tuple[str, str, int]]:
+        """(path, kind, mtime_ns) of every completely indexed file."""
+        return self._db.execute("SELECT path, kind, mtime_ns FROM files WHERE sha256 != ''").fetchall()
+
     def set_pending(self, path: str, ids: list[str]) -> None:
         """Record ids about to be written for a file, before they are written."""
         updated = self._db.execute("UPDATE files SET pending_ids=? WHERE path=?", (json.dumps(ids), path)).rowcount
@@ -112,18 +142,49 @@ class Manifest:
             )
 
     def commit_file(
-        self, path: str, *, size: int, mtime_ns: int, sha256: str, signature: str, kind: str, chunk_ids: list[str]
+        self,
+        path: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        sha256: str,
+        signature: str,
+        kind: str,
+        chunks: Sequence[ChunkRow],
     ) -> None:
+        """Record a file as indexed with exactly these chunks (call inside a transaction)."""
+        chunk_ids = [c.id for c in chunks]
         self._db.execute(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?)",
             (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), time.time()),
         )
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+        stored = dict(self._db.execute("SELECT id, rowid FROM chunks WHERE path=?", (path,)).fetchall())
+        wanted = set(chunk_ids)
+        self._delete_chunk_rows([rowid for cid, rowid in stored.items() if cid not in wanted])
+        for chunk in chunks:
+            meta = json.dumps(chunk.meta)
+            if chunk.id in stored:  # same text at the same place: only line numbers may have moved
+                self._db.execute("UPDATE chunks SET meta=? WHERE rowid=?", (meta, stored[chunk.id]))
+                continue
+            cursor = self._db.execute(
+                "INSERT INTO chunks (id, path, text, meta) VALUES (?, ?, ?, ?)", (chunk.id, path, chunk.text, meta)
+            )
+            self._db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cursor.lastrowid, chunk.embed_text))
+
+    def _delete_chunk_rows(self, rowids: list[int]) -> None:
+        for i in range(0, len(rowids), 500):
+            part = rowids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            self._db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)
+            self._db.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", part)
 
     def touch(self, path: str, size: int, mtime_ns: int) -> None:
         self._db.execute("UPDATE files SET size=?, mtime_ns=? WHERE path=?", (size, mtime_ns, path))
 
     def remove(self, path: str) -> None:
+        rowids = [row[0] for row in self._db.execute("SELECT rowid FROM chunks WHERE path=?", (path,))]
+        self._delete_chunk_rows(rowids)
         self._db.execute("DELETE FROM files WHERE path=?", (path,))
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
 
@@ -137,7 +198,8 @@ class Manifest:
         return dict(self._db.execute("SELECT path, reason FROM failures").fetchall())
 
     def chunk_count(self) -> int:
-        return sum(len(r.chunk_ids) for r in self.files().values())
+        row = self._db.execute("SELECT coalesce(sum(json_array_length(chunk_ids)), 0) FROM files").fetchone()
+        return int(row[0])
 
 
 class IndexLock:

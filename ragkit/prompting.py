@@ -40,6 +40,46 @@ def _render(llm: LLM, question: str, sources: list[Source]) -> str:
     return load_prompt("rag_completion").format(passages=passages, question=question)
 
 
+def merge_neighbours(sources: list[Source]) -> list[Source]:
+    """Join passages that are consecutive chunks of one file into one
+    passage, placed at the best rank among them: the model reads one
+    continuous excerpt (and one location header) instead of fragments."""
+    by_file: dict[str, list[Source]] = {}
+    for source in sources:
+        by_file.setdefault(source.path, []).append(source)
+    runs: list[list[Source]] = []
+    for group in by_file.values():
+        group.sort(key=lambda s: (s.chunk is None, s.chunk or 0))
+        for source in group:
+            last = runs[-1][-1] if runs and runs[-1][-1].path == source.path else None
+            if last is not None and last.chunk is not None and source.chunk == last.chunk + 1:
+                runs[-1].append(source)
+            else:
+                runs.append([source])
+    runs.sort(key=lambda run: min(s.number for s in run))
+    merged: list[Source] = []
+    for parts in runs:
+        best = min(parts, key=lambda s: s.number)
+        if len(parts) == 1:
+            merged.append(replace(best, number=len(merged) + 1))
+            continue
+        first, last = parts[0], parts[-1]
+        merged.append(
+            replace(
+                best,
+                number=len(merged) + 1,
+                text="\n".join(p.text for p in parts),
+                start_line=first.start_line,
+                end_line=last.end_line if last.end_line is not None else first.end_line,
+                page=first.page,
+                end_page=last.end_page if last.end_page is not None else last.page,
+                headings=first.headings,
+                chunk=first.chunk,
+            )
+        )
+    return merged
+
+
 def build_prompt(llm: LLM, question: str, candidates: list[Source], *, ctx_limit: int, max_tokens: int) -> BuiltPrompt:
     budget = ctx_limit - max_tokens
     base = llm.count_tokens(_render(llm, question, []))

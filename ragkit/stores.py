@@ -30,6 +30,8 @@ class StoredChunk:
     metadata: Metadata
     score: float
     """Cosine similarity to the query, 1.0 is identical."""
+    vector: list[float] | None = None
+    """Only when the query asked for vectors."""
 
 
 class VectorStore(Protocol):
@@ -37,7 +39,10 @@ class VectorStore(Protocol):
     def update_metadata(self, ids: list[str], metadatas: list[Metadata]) -> None: ...
     def delete(self, ids: Sequence[str]) -> None: ...
     def vectors_by_hash(self, text_hashes: Sequence[str]) -> dict[str, list[float]]: ...
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]: ...
+    def query(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None, with_vectors: bool = False
+    ) -> list[StoredChunk]: ...
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]: ...
     def count(self) -> int: ...
 
 
@@ -175,21 +180,41 @@ class ChromaStore:
                 found[str(meta["text_hash"])] = list(vector)
         return found
 
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]:
+    def query(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None, with_vectors: bool = False
+    ) -> list[StoredChunk]:
+        include = ["documents", "metadatas", "distances"] + (["embeddings"] if with_vectors else [])
         result = self._collection.query(
             query_embeddings=[vector],
             n_results=k,
             where=where,
-            include=["documents", "metadatas", "distances"],
+            include=include,  # type: ignore[arg-type]
         )
         ids = result["ids"][0]
         docs = (result["documents"] or [[]])[0]
         metas = (result["metadatas"] or [[]])[0]
         dists = (result["distances"] or [[]])[0]
+        embeddings = result.get("embeddings")
+        vectors = list(embeddings[0]) if with_vectors and embeddings is not None else [None] * len(ids)
         return [
-            StoredChunk(id=i, text=d or "", metadata=dict(m or {}), score=1.0 - float(dist))
-            for i, d, m, dist in zip(ids, docs, metas, dists)
+            StoredChunk(
+                id=i,
+                text=d or "",
+                metadata=dict(m or {}),
+                score=1.0 - float(dist),
+                vector=None if v is None else [float(x) for x in v],
+            )
+            for i, d, m, dist, v in zip(ids, docs, metas, dists, vectors)
         ]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), self._BATCH):
+            result = self._collection.get(ids=ids[i : i + self._BATCH], include=["embeddings"])
+            embeddings = result["embeddings"] if result["embeddings"] is not None else []
+            found.update((cid, [float(x) for x in vector]) for cid, vector in zip(result["ids"], embeddings))
+        return found
 
     def count(self) -> int:
         return int(self._collection.count())

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ragkit import Ragkit, Settings
@@ -48,6 +49,32 @@ def make_kit(settings: Settings, embedder: SentenceTransformerEmbedder) -> Calla
         return Ragkit(settings=settings, **overrides)  # type: ignore[arg-type]
 
     return make
+
+
+class CountingEmbedder:
+    """The real embedder, counting what it is asked to embed."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.embedded: list[str] = []
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    @property
+    def counter(self):  # type: ignore[no-untyped-def]
+        return self.inner.counter
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.fixture
+def counting(embedder: SentenceTransformerEmbedder) -> CountingEmbedder:
+    return CountingEmbedder(embedder)
 
 
 def write_docs(root: Path, files: dict[str, str]) -> Path:

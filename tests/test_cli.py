@@ -187,3 +187,21 @@ def test_status_forget_and_ingest_filters_from_the_command_line(cli: Cli, docs: 
     assert json.loads(cli("status", "--json").stdout)["files_by_kind"] == {"markdown": 1, "text": 1}
     again = cli("forget", str(docs / "manual.pdf"))
     assert again.returncode != 0 and "not in index" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_search_explains_retrievers_and_filters_with_where(cli: Cli, docs: Path, tiny_phi3: Path) -> None:
+    assert cli("ingest", str(docs)).returncode == 0
+    explained = cli("search", "lanternctl keys rotate", "--explain", "-k", "2")
+    assert explained.returncode == 0, explained.stderr
+    assert "dense #" in explained.stdout and "bm25 #1" in explained.stdout and "fused" in explained.stdout
+    found = json.loads(cli("search", "who owns the service", "--where", "type=md", "--json").stdout)["results"]
+    assert found and all(r["path"].endswith("ops.md") for r in found)
+    assert found[0]["retrieval"]["fused_score"] > 0
+    dense_only = json.loads(cli("search", "storage quota", "--mode", "dense", "--json").stdout)["results"]
+    assert dense_only[0]["retrieval"].get("bm25_rank") is None and dense_only[0]["retrieval"]["dense_rank"] == 1
+    nothing = cli("search", "storage quota", "--where", "path=*.pdf")
+    assert nothing.returncode == 0 and "no passage found matching path=*.pdf" in nothing.stderr
+    no_match = cli("ask", "storage quota?", "--where", "path=*.pdf", "--model", str(tiny_phi3))
+    assert no_match.returncode == 4 and "no indexed passage matches path=*.pdf" in no_match.stderr
+    bad = cli("search", "quota", "--where", "size>3")
+    assert bad.returncode == 2 and "cannot read --where" in bad.stderr and "Traceback" not in bad.stderr

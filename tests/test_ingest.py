@@ -5,42 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ragkit import IngestProgress, Ragkit
-from ragkit.embedders import SentenceTransformerEmbedder
-from tests.conftest import FAQ_DOC, KEYS_DOC, write_docs
-
-
-class CountingEmbedder:
-    """The real embedder, counting what it is asked to embed."""
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.embedded: list[str] = []
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    @property
-    def counter(self):  # type: ignore[no-untyped-def]
-        return self.inner.counter
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        return self.inner.embed(texts)
-
-
-@pytest.fixture
-def counting(embedder: SentenceTransformerEmbedder) -> CountingEmbedder:
-    return CountingEmbedder(embedder)
+from tests.conftest import FAQ_DOC, KEYS_DOC, CountingEmbedder, write_docs
 
 
 def store_ids(kit: Ragkit) -> set[str]:
     return set(kit._open_store(create=False)._collection.get(include=[])["ids"])  # type: ignore[attr-defined]
+
+
+def keyword_ids(kit: Ragkit) -> set[str]:
+    """Chunk ids in the BM25 index, checked against its full-text table too."""
+    import sqlite3
+
+    db = sqlite3.connect(kit.index_dir / "manifest.sqlite3")
+    try:
+        ids = {row[0] for row in db.execute("SELECT id FROM chunks")}
+        text_rows = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        joined = db.execute("SELECT count(*) FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid").fetchone()[0]
+    finally:
+        db.close()
+    assert text_rows == joined == len(ids), "full-text rows without a chunk, or chunks without text"
+    return ids
 
 
 def test_unchanged_folder_touches_neither_embedder_nor_store(
@@ -66,7 +53,7 @@ def test_duplicate_and_renamed_text_is_not_embedded_again(
     counting.embedded.clear()
     second = kit.ingest([docs])
     assert counting.embedded == [] and second.chunks_reused > 0 and second.files_removed == 1
-    hits = kit.search("how often are keys rotated?", k=3)
+    hits = make_kit(dedupe=False).search("how often are keys rotated?", k=3)  # search shows copies once
     assert {Path(h.path).name for h in hits[:2]} == {"a.md", "renamed.md"}
 
 

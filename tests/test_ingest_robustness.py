@@ -19,7 +19,7 @@ from ragkit import Ragkit
 from ragkit.errors import RagkitError
 from tests import docgen
 from tests.conftest import FAQ_DOC, KEYS_DOC, write_docs
-from tests.test_ingest import store_ids
+from tests.test_ingest import keyword_ids, store_ids
 
 
 def _reasons(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -224,7 +224,7 @@ def test_kill_9_during_ingest_then_the_next_ingest_completes_cleanly(
     report = kit.ingest([root])
     assert report.files_scanned == 7
     manifest_ids = {cid for ids in (r for r in [_chunk_ids(kit)]) for cid in ids}
-    assert store_ids(kit) == manifest_ids  # no orphan, no missing chunk
+    assert store_ids(kit) == manifest_ids == keyword_ids(kit)  # no orphan, no missing chunk, BM25 in sync
     assert len(manifest_ids) == kit.status().chunks  # no duplicate
     texts = " ".join(h.text for h in kit.search("how often are keys rotated? storage quota", k=20))
     assert "30 days" in texts and "45 days" not in texts and "12 GB" not in texts
@@ -260,7 +260,7 @@ def test_two_ingest_processes_at_once_never_corrupt_the_index(
     if codes == [0, 5]:
         assert any("being updated by another ragkit process" in err for _, err in results)
     kit = make_kit()
-    assert set(_chunk_ids(kit)) == store_ids(kit) and kit.status().files == 40
+    assert set(_chunk_ids(kit)) == store_ids(kit) == keyword_ids(kit) and kit.status().files == 40
 
 
 def test_an_unreadable_folder_is_reported_and_keeps_its_indexed_files(

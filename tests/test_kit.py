@@ -18,9 +18,14 @@ def test_public_surface_is_pinned() -> None:
         "REGISTRY", "Answer", "AnswerStream", "ContextTooSmallError", "DocumentError", "DownloadError",
         "DownloadProgress", "EmptyIndexError", "ForgetReport", "IndexFormatError", "IndexLockedError", "IndexStatus",
         "IngestProgress",
-        "IngestReport", "ModelNotFoundError", "ModelSpec", "Ragkit", "RagkitError", "Settings", "SkippedFile",
-        "Source", "__version__",
+        "IngestReport", "ModelNotFoundError", "ModelSpec", "NoMatchError", "Ragkit", "RagkitError", "Retrieval",
+        "Settings", "SkippedFile", "Source", "Where", "__version__",
     }  # fmt: skip
+    # What apps call: ask/search take a filter, search a retriever mode.
+    import inspect
+
+    assert {"where", "mode"} <= set(inspect.signature(Ragkit.search).parameters)
+    assert "where" in inspect.signature(Ragkit.ask_stream).parameters
 
 
 def test_ask_stream_yields_tokens_then_a_cited_answer(

@@ -31,7 +31,7 @@ from ragkit.indexers.text import TEXT_LOADERS
 
 # Bump when chunking changes what it produces, so ingest re-reads every file
 # (a loader's own `version` re-reads only its files).
-INDEXER_VERSION = 3
+INDEXER_VERSION = 4  # 4: chunks also go to the keyword (BM25) index
 
 LOADERS: tuple[Loader, ...] = (
     *TEXT_LOADERS, CodeLoader(), HtmlLoader(), PdfLoader(), DocxLoader(), PptxLoader(), XlsxLoader(), CsvLoader(),

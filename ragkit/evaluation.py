@@ -1,0 +1,529 @@
+"""`ragkit eval`: measure retrieval (and answers) on a dataset with known
+answers, through the same ingest and search a user runs.
+
+Retrieval datasets come in BEIR layout (corpus.jsonl, queries.jsonl,
+qrels/SPLIT.tsv). Each corpus document becomes a Markdown file (its title
+as the heading) in the eval's own folder, ingested incrementally into its
+own index, so a second run reuses the index and re-embeds nothing. Chunk
+hits are scored per document (a document ranks where its best chunk
+does). Query results are appended to a run file as they come, so an
+interrupted eval resumes where it stopped.
+
+QA datasets (JSONL, SQuAD JSON, or `{"examples": [{"query",
+"reference_answer", "reference_contexts"}]}`) score whether a retrieved
+passage holds a gold answer, and with `generate` the answers themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import statistics
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from ragkit.errors import RagkitError
+
+if TYPE_CHECKING:
+    from ragkit.kit import Ragkit
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
+RUN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    phase: str
+    """"ingest", "query" or "answer"."""
+    done: int
+    total: int
+    mode: str = ""
+
+
+EvalCallback = Callable[[EvalProgress], None]
+
+
+class DatasetError(RagkitError):
+    exit_code = 2
+
+
+# -- datasets --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    name: str
+    path: Path
+    split: str
+    queries: dict[str, str]
+    """Query id -> text, only queries with judgements in the split, in file order."""
+    qrels: dict[str, dict[str, int]]
+    """Query id -> {document id: relevance grade}."""
+
+    def corpus(self) -> Iterator[tuple[str, str, str]]:
+        """(id, title, text) of every document, streamed."""
+        with open(self.path / "corpus.jsonl", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                    yield str(doc["_id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
+                except (ValueError, KeyError) as exc:
+                    raise DatasetError(
+                        f"{self.path / 'corpus.jsonl'}:{number}: not a BEIR document ({exc.__class__.__name__})",
+                        'each line must be JSON with "_id", "title" and "text"',
+                    ) from None
+
+
+def is_beir(path: Path) -> bool:
+    return path.is_dir() and (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file()
+
+
+def load_beir(path: Path, split: str | None = None) -> BeirDataset:
+    qrels_dir = path / "qrels"
+    splits = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+    if not splits:
+        raise DatasetError(f"{path}: no qrels/*.tsv", "a BEIR dataset needs qrels/test.tsv (or train/dev)")
+    if split is None:
+        split = "test" if "test" in splits else splits[0]
+    if split not in splits:
+        raise DatasetError(f"{path}: no split {split!r}", f"use one of: {', '.join(splits)}")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_dir / f"{split}.tsv", encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").split("\t")
+            if number == 1 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(parts) < 3:
+                continue
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    queries: dict[str, str] = {}
+    with open(path / "queries.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                query = json.loads(line)
+                if str(query["_id"]) in qrels:
+                    queries[str(query["_id"])] = str(query["text"])
+    return BeirDataset(path.name, path, split, queries, qrels)
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str
+    answers: tuple[str, ...]
+    contexts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QADataset:
+    name: str
+    path: Path
+    items: list[QAItem]
+    contexts: list[str]
+    """Passages that come with the dataset (SQuAD), indexed when no corpus is given."""
+
+
+def load_qa(path: Path) -> QADataset:
+    items: list[QAItem] = []
+    contexts: list[str] = []
+    try:
+        if path.suffix == ".jsonl":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    items.append(_qa_item(json.loads(line)))
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "data" in data:  # SQuAD
+                for article in data["data"]:
+                    for paragraph in article["paragraphs"]:
+                        contexts.append(paragraph["context"])
+                        for qa in paragraph["qas"]:
+                            answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+                            if answers:
+                                items.append(QAItem(qa["question"], answers, (paragraph["context"],)))
+            else:
+                rows = data.get("examples", data) if isinstance(data, dict) else data
+                items.extend(_qa_item(row) for row in rows)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(
+            f"{path}: not a QA dataset ({exc.__class__.__name__}: {str(exc)[:80]})",
+            'use JSONL lines {"question", "answers"}, SQuAD JSON, or {"examples": [{"query", "reference_answer"}]}',
+        ) from None
+    if not items:
+        raise DatasetError(f"{path}: no questions with answers", "check the file's format")
+    return QADataset(path.stem, path, items, contexts)
+
+
+def _qa_item(row: dict[str, Any]) -> QAItem:
+    question = row.get("question") or row.get("query")
+    answers = row.get("answers") or row.get("answer") or row.get("reference_answer")
+    if not question or not answers:
+        raise KeyError("question/answers")
+    if isinstance(answers, str):
+        answers = [answers]
+    answers = [a["text"] if isinstance(a, dict) else str(a) for a in answers]
+    contexts = row.get("contexts") or row.get("reference_contexts") or row.get("context") or []
+    if isinstance(contexts, str):
+        contexts = [contexts]
+    return QAItem(str(question), tuple(answers), tuple(str(c) for c in contexts))
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def ndcg_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
+    """Linear gain, log2 discount: BEIR's (pytrec_eval's) nDCG."""
+    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1))
+    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, 1))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
+    wanted = {doc for doc, g in relevant.items() if g > 0}
+    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
+
+
+def mrr_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
+    for rank, doc in enumerate(ranked[:k], 1):
+        if relevant.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalization: lower case, no punctuation, articles or extra spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, answers: tuple[str, ...]) -> float:
+    return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: tuple[str, ...]) -> float:
+    best = 0.0
+    predicted = normalize_answer(prediction).split()
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        common = sum((Counter(predicted) & Counter(gold)).values())
+        if common:
+            precision, recall = common / len(predicted), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def contains_answer(text: str, item: QAItem) -> bool:
+    """A passage (or an answer) holds the gold answer: a reference answer
+    appears in it, or most of a gold context's words do (long reference
+    answers are sentences, seldom quoted verbatim)."""
+    normalized = f" {normalize_answer(text)} "
+    if any(f" {normalize_answer(a)} " in normalized for a in item.answers if normalize_answer(a)):
+        return True
+    words = set(normalized.split())
+    for context in item.contexts:
+        gold = set(normalize_answer(context).split())
+        if gold and len(gold & words) / len(gold) >= 0.6:
+            return True
+    return False
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+# -- corpus ----------------------------------------------------------------------------
+
+
+def doc_file_name(doc_id: str) -> str:
+    return quote(doc_id, safe="") + ".md"
+
+
+def doc_id_of(path: str) -> str:
+    return unquote(Path(path).name.removesuffix(".md"))
+
+
+def write_corpus(docs: Iterator[tuple[str, str, str]], folder: Path) -> tuple[int, int]:
+    """One Markdown file per document; files already right are left alone,
+    so their mtime stays and ingest skips them. Returns (documents, written)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = written = 0
+    wanted: set[str] = set()
+    for doc_id, title, text in docs:
+        count += 1
+        name = doc_file_name(doc_id)
+        wanted.add(name)
+        body = f"# {title.strip()}\n\n{text.strip()}\n" if title.strip() else f"{text.strip()}\n"
+        target = folder / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != body:
+            target.write_text(body, encoding="utf-8")
+            written += 1
+    for stale in folder.glob("*.md"):
+        if stale.name not in wanted:
+            stale.unlink()
+            written += 1
+    return count, written
+
+
+# -- retrieval eval --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    mode: str
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    p50_ms: float
+    p95_ms: float
+    queries: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RetrievalEval:
+    dataset: str
+    split: str
+    index: str
+    documents: int
+    chunks: int
+    rows: list[RetrievalScores]
+    ingest_seconds: float
+    chunks_embedded: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _ModeSpec:
+    mode: str
+    rerank: bool
+
+
+def _mode_spec(name: str) -> _ModeSpec:
+    if name not in RETRIEVAL_MODES:
+        raise DatasetError(f"unknown eval mode {name!r}", f"use some of: {', '.join(RETRIEVAL_MODES)}")
+    return _ModeSpec("hybrid" if name == "hybrid+rerank" else name, name == "hybrid+rerank")
+
+
+def eval_folder(kit: Ragkit) -> Path:
+    return kit.settings.data_dir / "eval" / kit.settings.index
+
+
+def prepare_index(kit: Ragkit, documents: Iterator[tuple[str, str, str]], on_progress: EvalCallback) -> Any:
+    """Write the corpus as files and ingest them (incrementally: a second run embeds nothing)."""
+    from ragkit.ingest import IngestProgress
+
+    folder = eval_folder(kit) / "docs"
+    write_corpus(documents, folder)
+
+    def forward(p: IngestProgress) -> None:
+        on_progress(EvalProgress("ingest", p.files_done, p.files_total))
+
+    report = kit.ingest([folder], on_progress=forward)
+    if report.files_new or report.files_changed or report.files_removed:
+        # Stored query results belong to the old index.
+        for run in (eval_folder(kit) / "runs").glob("*.jsonl"):
+            run.unlink()
+    return report
+
+
+def evaluate_retrieval(
+    kit: Ragkit,
+    dataset: BeirDataset,
+    *,
+    modes: tuple[str, ...] = RETRIEVAL_MODES,
+    limit: int | None = None,
+    on_progress: EvalCallback | None = None,
+) -> RetrievalEval:
+    """Ingest the corpus (or reuse its index) and score each retrieval mode on every query."""
+    progress = on_progress or (lambda _: None)
+    specs = [_mode_spec(m) for m in modes]
+    started = time.perf_counter()
+    report = prepare_index(kit, dataset.corpus(), progress)
+    ingest_seconds = time.perf_counter() - started
+    queries = list(dataset.queries.items())[:limit] if limit else list(dataset.queries.items())
+    rows = [_score_mode(kit, dataset, queries, spec, progress) for spec in specs]
+    return RetrievalEval(
+        dataset=dataset.name,
+        split=dataset.split,
+        index=kit.settings.index,
+        documents=report.files_scanned,
+        chunks=report.chunks_total,
+        rows=rows,
+        ingest_seconds=round(ingest_seconds, 2),
+        chunks_embedded=report.chunks_embedded,
+    )
+
+
+# Chunks fetched per query: enough for 100 distinct documents in most corpora.
+_EVAL_DEPTH = 150
+
+
+def _run_key(kit: Ragkit, spec: _ModeSpec) -> str:
+    """Stored results are reused only under the same retrieval settings."""
+    s = kit.settings
+    options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
+    reranker = kit.reranker.model_id if spec.rerank and kit.reranker else ""
+    key = json.dumps([RUN_FORMAT, asdict(options), reranker, s.embed_model, s.embed_quantize, _EVAL_DEPTH])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _score_mode(
+    kit: Ragkit, dataset: BeirDataset, queries: list[tuple[str, str]], spec: _ModeSpec, progress: EvalCallback
+) -> RetrievalScores:
+    name = "hybrid+rerank" if spec.rerank else spec.mode
+    if spec.rerank and kit.reranker is None:
+        return RetrievalScores(
+            name, 0, 0, 0, 0, 0, 0, 0, note=f"skipped: reranker {kit.settings.rerank_model} not on disk"
+        )
+    run_path = eval_folder(kit) / "runs" / f"{name}-{_run_key(kit, spec)}.jsonl"
+    run_path.parent.mkdir(parents=True, exist_ok=True)
+    done: dict[str, dict[str, Any]] = {}
+    if run_path.is_file():
+        for line in run_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[row["qid"]] = row
+            except (ValueError, KeyError):
+                continue  # a line cut short by an interrupted run
+    options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
+    with open(run_path, "a", encoding="utf-8") as run:
+        for number, (qid, text) in enumerate(queries, 1):
+            if qid not in done:
+                started = time.perf_counter()
+                hits = kit.retriever.search(text, _EVAL_DEPTH, options=options)
+                ms = (time.perf_counter() - started) * 1000
+                docs = list(dict.fromkeys(doc_id_of(str(h.meta.get("path", ""))) for h in hits))
+                done[qid] = {"qid": qid, "docs": docs[:100], "ms": round(ms, 2)}
+                run.write(json.dumps(done[qid]) + "\n")
+                run.flush()
+            progress(EvalProgress("query", number, len(queries), name))
+    results = [done[qid] for qid, _ in queries]
+    relevant = [dataset.qrels[qid] for qid, _ in queries]
+    latencies = [r["ms"] for r in results]
+    return RetrievalScores(
+        mode=name,
+        ndcg_at_10=round(statistics.fmean(ndcg_at(r["docs"], q, 10) for r, q in zip(results, relevant)), 4),
+        recall_at_10=round(statistics.fmean(recall_at(r["docs"], q, 10) for r, q in zip(results, relevant)), 4),
+        recall_at_100=round(statistics.fmean(recall_at(r["docs"], q, 100) for r, q in zip(results, relevant)), 4),
+        mrr_at_10=round(statistics.fmean(mrr_at(r["docs"], q, 10) for r, q in zip(results, relevant)), 4),
+        p50_ms=round(_percentile(latencies, 0.5), 1),
+        p95_ms=round(_percentile(latencies, 0.95), 1),
+        queries=len(results),
+    )
+
+
+# -- QA eval ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QAEval:
+    dataset: str
+    index: str
+    questions: int
+    k: int
+    hit_at_k: float
+    """Share of questions with a passage holding the gold answer among the top k."""
+    search_p50_ms: float
+    generated: bool = False
+    exact_match: float | None = None
+    token_f1: float | None = None
+    containment: float | None = None
+    """Share of generated answers that contain a reference answer."""
+    citation_precision: float | None = None
+    """Share of cited passages that hold the gold answer (over answers that cite)."""
+    answers_citing: int | None = None
+    answer_p50_s: float | None = None
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_qa(
+    kit: Ragkit,
+    dataset: QADataset,
+    *,
+    corpus: list[Path] | None = None,
+    k: int = 5,
+    generate: bool = False,
+    limit: int | None = None,
+    on_progress: EvalCallback | None = None,
+) -> QAEval:
+    """hit@k of retrieval for each question; with `generate`, the answer's
+    exact match, token F1, containment and citation precision."""
+    progress = on_progress or (lambda _: None)
+    if corpus:
+        kit.ingest(corpus, on_progress=lambda p: progress(EvalProgress("ingest", p.files_done, p.files_total)))
+    elif dataset.contexts:
+        unique = list(dict.fromkeys(dataset.contexts))
+        docs = ((f"context-{n:06d}", "", text) for n, text in enumerate(unique))
+        prepare_index(kit, docs, progress)
+    else:
+        raise DatasetError(f"{dataset.path}: the dataset has no passages", "give the documents with --corpus PATH")
+    items = dataset.items[:limit] if limit else dataset.items
+    hits = 0
+    search_ms: list[float] = []
+    ems: list[float] = []
+    f1s: list[float] = []
+    contained: list[float] = []
+    precisions: list[float] = []
+    answer_s: list[float] = []
+    examples: list[dict[str, Any]] = []
+    for number, item in enumerate(items, 1):
+        started = time.perf_counter()
+        sources = kit.search(item.question, k=k)
+        search_ms.append((time.perf_counter() - started) * 1000)
+        hit = any(contains_answer(s.text, item) for s in sources)
+        hits += hit
+        example: dict[str, Any] = {"question": item.question, "hit": hit}
+        if generate:
+            progress(EvalProgress("answer", number - 1, len(items)))
+            started = time.perf_counter()
+            answer = kit.ask(item.question)
+            answer_s.append(time.perf_counter() - started)
+            ems.append(exact_match(answer.text, item.answers))
+            f1s.append(token_f1(answer.text, item.answers))
+            contained.append(float(contains_answer(answer.text, replace(item, contexts=()))))
+            cited = answer.cited_sources
+            if cited:
+                precisions.append(sum(contains_answer(s.text, item) for s in cited) / len(cited))
+            example.update(answer=answer.text, cited=answer.cited, contains=bool(contained[-1]))
+        examples.append(example)
+        progress(EvalProgress("answer" if generate else "query", number, len(items)))
+    n = len(items)
+    return QAEval(
+        dataset=dataset.name,
+        index=kit.settings.index,
+        questions=n,
+        k=k,
+        hit_at_k=round(hits / n, 4),
+        search_p50_ms=round(_percentile(search_ms, 0.5), 1),
+        generated=generate,
+        exact_match=round(statistics.fmean(ems), 4) if ems else None,
+        token_f1=round(statistics.fmean(f1s), 4) if f1s else None,
+        containment=round(statistics.fmean(contained), 4) if contained else None,
+        citation_precision=round(statistics.fmean(precisions), 4) if precisions else None,
+        answers_citing=len(precisions) if generate else None,
+        answer_p50_s=round(_percentile(answer_s, 0.5), 2) if answer_s else None,
+        examples=examples,
+    )

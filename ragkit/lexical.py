@@ -1,0 +1,133 @@
+"""The keyword side of hybrid search: BM25 over the chunks the manifest
+holds, with SQLite's FTS5 (Porter stemming, diacritics folded). Ingest
+writes it in the same transactions as the manifest (see `Manifest`), so it
+needs no sync of its own and survives a killed ingest like the manifest does.
+It is a file on the local disk even when vectors live on a Chroma server."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+# Words too common to say what a question is about; dropping them from the
+# query changes BM25's ranking little (their IDF is near zero) and makes it faster.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between both
+    but by can could did do does doing down during each few for from further had has have having he her here hers
+    herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
+    once only or other our ours ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    id: str
+    path: str
+    text: str
+    meta: dict[str, str | int | float | bool]
+    score: float
+    """BM25 score, higher is better (FTS5 reports it negated)."""
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query matching any of the question's words: BM25 ranks
+    passages with more, and rarer, words first."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS] or words
+    if not content:
+        return None
+    return " OR ".join(f'"{w}"' for w in content)
+
+
+class KeywordIndex:
+    """Reads the keyword index of one ragkit index; safe to share between threads."""
+
+    def __init__(self, manifest_path: Path) -> None:
+        self.path = manifest_path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # Connected on first use: the manifest does not exist before the first ingest.
+        if self._conn is None:
+            self._conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def has_files(self) -> bool:
+        """Whether the index holds any completely indexed file (cheap: one row)."""
+        return self._count("SELECT count(*) FROM (SELECT 1 FROM files WHERE sha256 != '' LIMIT 1)") > 0
+
+    def count(self) -> int:
+        """Chunks in the keyword index."""
+        return self._count("SELECT count(*) FROM chunks")
+
+    def missing(self) -> int:
+        """Chunks the manifest holds that the keyword index lacks: indexes
+        built before keyword search, until the next ingest adds them."""
+        return max(0, self._count("SELECT coalesce(sum(json_array_length(chunk_ids)), 0) FROM files") - self.count())
+
+    def _count(self, sql: str) -> int:
+        if not self.path.is_file():
+            return 0
+        with self._lock:
+            try:
+                return int(self._db.execute(sql).fetchone()[0])
+            except sqlite3.OperationalError:  # no such table: an index from before keyword search
+                return 0
+
+    def search(self, query: str, k: int, paths: Collection[str] | None = None) -> list[KeywordHit]:
+        """The k best chunks by BM25; with `paths`, only chunks of those files."""
+        expression = match_expression(query)
+        if expression is None or k <= 0 or (paths is not None and not paths) or not self.path.is_file():
+            return []
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        with self._lock:
+            if paths is not None:
+                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed_paths (path TEXT PRIMARY KEY)")
+                self._db.execute("DELETE FROM allowed_paths")
+                self._db.executemany("INSERT OR IGNORE INTO allowed_paths VALUES (?)", ((p,) for p in paths))
+                sql += " AND rowid IN (SELECT c.rowid FROM chunks c JOIN allowed_paths a ON c.path = a.path)"
+            try:
+                ranked = self._db.execute(sql + " ORDER BY rank LIMIT ?", (expression, k)).fetchall()
+            except sqlite3.OperationalError:  # an index from before keyword search
+                return []
+            rows = self._rows([rowid for rowid, _ in ranked])
+        return [
+            KeywordHit(id=r[0], path=r[1], text=r[2], meta=json.loads(r[3]), score=float(score))
+            for (rowid, score) in ranked
+            if (r := rows.get(rowid)) is not None
+        ]
+
+    def _rows(self, rowids: list[int]) -> dict[int, tuple[str, str, str, str]]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        found = self._db.execute(f"SELECT rowid, id, path, text, meta FROM chunks WHERE rowid IN ({marks})", rowids)
+        return {row[0]: (row[1], row[2], row[3], row[4]) for row in found}
+
+    def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, str | int | float | bool]]]:
+        """Text and metadata of chunks by id."""
+        found: dict[str, tuple[str, dict[str, str | int | float | bool]]] = {}
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                for cid, text, meta in self._db.execute(
+                    f"SELECT id, text, meta FROM chunks WHERE id IN ({marks})", part
+                ):
+                    found[cid] = (text, json.loads(meta))
+        return found
