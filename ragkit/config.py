@@ -69,6 +69,9 @@ class Settings:
     on SciFact train (nDCG@10 0.721 vs 0.715 at the customary 60; bench/tune_fusion.py)."""
     candidates: int = 40
     """Passages each retriever proposes before fusion."""
+    bm25_max_postings: int | None = 5000
+    """BM25 skips query words found in more chunks than this (keeping the two rarest), which bounds
+    its work per query as the index grows; None: every word counts, however common."""
     dedupe: bool = True
     """Drop passages nearly identical to a better-ranked one."""
     rerank: str = "auto"

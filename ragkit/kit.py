@@ -90,6 +90,7 @@ class Ragkit:
             bm25_weight=s.bm25_weight,
             rrf_k=s.rrf_k,
             depth=s.candidates,
+            bm25_max_postings=s.bm25_max_postings,
             dedupe=s.dedupe,
             rerank_depth=s.rerank_depth,
             mmr_lambda=s.mmr_lambda,

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ragkit.lexical import KeywordIndex
@@ -53,6 +55,8 @@ class RetrievalOptions:
     rrf_k: int = 10
     depth: int = 40
     """Candidates taken from each retriever before fusion (at least k)."""
+    bm25_max_postings: int | None = 5000
+    """BM25 ignores query words found in more chunks than this (see `KeywordIndex.search`)."""
     dedupe: bool = True
     rerank: bool = True
     """Rerank with the retriever's cross-encoder, if it has one."""
@@ -97,6 +101,10 @@ class Retriever:
         self.reranker = reranker
         self.options = options or RetrievalOptions()
 
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragkit-bm25")
+
     def search(
         self,
         query: str,
@@ -112,6 +120,10 @@ class Retriever:
         depth = max(opt.depth, k)
         need_vectors = opt.mmr_lambda is not None
         query_vector = None
+        keyword_future = None
+        if opt.mode in ("hybrid", "bm25"):
+            # BM25 (SQLite, outside the GIL) runs on a worker thread while this one embeds the query and asks Chroma.
+            keyword_future = self._pool.submit(self.keywords.search, query, depth, paths, opt.bm25_max_postings)
         dense: list[Hit] = []
         if opt.mode in ("hybrid", "dense"):
             query_vector = self.embedder.embed([query])[0]
@@ -122,10 +134,10 @@ class Retriever:
                 for rank, s in enumerate(stored, 1)
             ]
         keyword: list[Hit] = []
-        if opt.mode in ("hybrid", "bm25"):
+        if keyword_future is not None:
             keyword = [
                 Hit(h.id, h.text, h.meta, Retrieval(bm25_rank=rank, bm25_score=round(h.score, 4)))
-                for rank, h in enumerate(self.keywords.search(query, depth, paths), 1)
+                for rank, h in enumerate(keyword_future.result(), 1)
             ]
         if opt.mode == "dense":
             hits = dense
