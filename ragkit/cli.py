@@ -490,13 +490,16 @@ def eval_command(
             table.add_column(column, justify="left" if column == "retriever" else "right")
         for row in result.rows:
             if row.note:
-                table.add_row(row.mode, f"[dim]{escape(row.note)}[/]", "", "", "", "", "")
+                table.add_row(row.mode, *["[dim]-[/]"] * 6)
                 continue
             table.add_row(
                 row.mode, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_10:.4f}", f"{row.recall_at_100:.4f}",
                 f"{row.mrr_at_10:.4f}", f"{row.p50_ms:.1f}", f"{row.p95_ms:.1f}",
             )  # fmt: skip
         out.print(table)
+        for row in result.rows:
+            if row.note:
+                out.print(f"[yellow]{escape(row.mode)}: {escape(row.note)}[/]")
         out.print(f"[dim]index '{escape(result.index)}': {result.chunks_embedded} chunks embedded this run[/]")
 
 

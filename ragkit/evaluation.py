@@ -340,9 +340,7 @@ def prepare_index(kit: Ragkit, documents: Iterator[tuple[str, str, str]], on_pro
 
     report = kit.ingest([folder], on_progress=forward)
     if report.files_new or report.files_changed or report.files_removed:
-        # Stored query results belong to the old index.
-        for run in (eval_folder(kit) / "runs").glob("*.jsonl"):
-            run.unlink()
+        _clear_runs(kit)
     return report
 
 
@@ -396,15 +394,7 @@ def _score_mode(
             name, 0, 0, 0, 0, 0, 0, 0, note=f"skipped: reranker {kit.settings.rerank_model} not on disk"
         )
     run_path = eval_folder(kit) / "runs" / f"{name}-{_run_key(kit, spec)}.jsonl"
-    run_path.parent.mkdir(parents=True, exist_ok=True)
-    done: dict[str, dict[str, Any]] = {}
-    if run_path.is_file():
-        for line in run_path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                done[row["qid"]] = row
-            except (ValueError, KeyError):
-                continue  # a line cut short by an interrupted run
+    done = _read_run(run_path, "qid")
     options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
     with open(run_path, "a", encoding="utf-8") as run:
         for number, (qid, text) in enumerate(queries, 1):
@@ -473,7 +463,9 @@ def evaluate_qa(
     exact match, token F1, containment and citation precision."""
     progress = on_progress or (lambda _: None)
     if corpus:
-        kit.ingest(corpus, on_progress=lambda p: progress(EvalProgress("ingest", p.files_done, p.files_total)))
+        report = kit.ingest(corpus, on_progress=lambda p: progress(EvalProgress("ingest", p.files_done, p.files_total)))
+        if report.files_new or report.files_changed or report.files_removed:
+            _clear_runs(kit)
     elif dataset.contexts:
         unique = list(dict.fromkeys(dataset.contexts))
         docs = ((f"context-{n:06d}", "", text) for n, text in enumerate(unique))
@@ -481,49 +473,85 @@ def evaluate_qa(
     else:
         raise DatasetError(f"{dataset.path}: the dataset has no passages", "give the documents with --corpus PATH")
     items = dataset.items[:limit] if limit else dataset.items
-    hits = 0
-    search_ms: list[float] = []
-    ems: list[float] = []
-    f1s: list[float] = []
-    contained: list[float] = []
-    precisions: list[float] = []
-    answer_s: list[float] = []
-    examples: list[dict[str, Any]] = []
-    for number, item in enumerate(items, 1):
-        started = time.perf_counter()
-        sources = kit.search(item.question, k=k)
-        search_ms.append((time.perf_counter() - started) * 1000)
-        hit = any(contains_answer(s.text, item) for s in sources)
-        hits += hit
-        example: dict[str, Any] = {"question": item.question, "hit": hit}
-        if generate:
-            progress(EvalProgress("answer", number - 1, len(items)))
-            started = time.perf_counter()
-            answer = kit.ask(item.question)
-            answer_s.append(time.perf_counter() - started)
-            ems.append(exact_match(answer.text, item.answers))
-            f1s.append(token_f1(answer.text, item.answers))
-            contained.append(float(contains_answer(answer.text, replace(item, contexts=()))))
-            cited = answer.cited_sources
-            if cited:
-                precisions.append(sum(contains_answer(s.text, item) for s in cited) / len(cited))
-            example.update(answer=answer.text, cited=answer.cited, contains=bool(contained[-1]))
-        examples.append(example)
-        progress(EvalProgress("answer" if generate else "query", number, len(items)))
+    key = json.dumps([RUN_FORMAT, str(dataset.path), k, generate, kit.settings.model, asdict(kit.retriever.options)])
+    run_path = eval_folder(kit) / "runs" / f"qa-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsonl"
+    done = _read_run(run_path, "n")
+    records: list[dict[str, Any]] = []
+    with open(run_path, "a", encoding="utf-8") as run:
+        for number, item in enumerate(items, 1):
+            record = done.get(str(number))
+            if record is None or record.get("question") != item.question:
+                record = _qa_record(kit, item, k, generate)
+                record.update(n=str(number), question=item.question)
+                run.write(json.dumps(record) + "\n")
+                run.flush()
+            records.append(record)
+            progress(EvalProgress("answer" if generate else "query", number, len(items)))
+    precisions = [r["citation_precision"] for r in records if r.get("citation_precision") is not None]
+
+    def mean(name: str) -> float | None:
+        values = [float(r[name]) for r in records if r.get(name) is not None]
+        return round(statistics.fmean(values), 4) if values else None
+
     n = len(items)
     return QAEval(
         dataset=dataset.name,
         index=kit.settings.index,
         questions=n,
         k=k,
-        hit_at_k=round(hits / n, 4),
-        search_p50_ms=round(_percentile(search_ms, 0.5), 1),
+        hit_at_k=round(sum(bool(r["hit"]) for r in records) / n, 4),
+        search_p50_ms=round(_percentile([r["search_ms"] for r in records], 0.5), 1),
         generated=generate,
-        exact_match=round(statistics.fmean(ems), 4) if ems else None,
-        token_f1=round(statistics.fmean(f1s), 4) if f1s else None,
-        containment=round(statistics.fmean(contained), 4) if contained else None,
+        exact_match=mean("exact_match"),
+        token_f1=mean("token_f1"),
+        containment=mean("contains"),
         citation_precision=round(statistics.fmean(precisions), 4) if precisions else None,
         answers_citing=len(precisions) if generate else None,
-        answer_p50_s=round(_percentile(answer_s, 0.5), 2) if answer_s else None,
-        examples=examples,
+        answer_p50_s=round(_percentile([r["answer_s"] for r in records if "answer_s" in r], 0.5), 2)
+        if generate
+        else None,
+        examples=[{k: v for k, v in r.items() if k not in ("n", "search_ms")} for r in records],
     )
+
+
+def _qa_record(kit: Ragkit, item: QAItem, k: int, generate: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    sources = kit.search(item.question, k=k)
+    record: dict[str, Any] = {
+        "hit": any(contains_answer(s.text, item) for s in sources),
+        "search_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if generate:
+        started = time.perf_counter()
+        answer = kit.ask(item.question)
+        cited = answer.cited_sources
+        record.update(
+            answer=answer.text,
+            cited=answer.cited,
+            answer_s=round(time.perf_counter() - started, 2),
+            exact_match=exact_match(answer.text, item.answers),
+            token_f1=token_f1(answer.text, item.answers),
+            contains=float(contains_answer(answer.text, replace(item, contexts=()))),
+            citation_precision=sum(contains_answer(s.text, item) for s in cited) / len(cited) if cited else None,
+        )
+    return record
+
+
+def _clear_runs(kit: Ragkit) -> None:
+    """Stored query results belong to the index they were run on."""
+    for run in (eval_folder(kit) / "runs").glob("*.jsonl"):
+        run.unlink()
+
+
+def _read_run(path: Path, key: str) -> dict[str, dict[str, Any]]:
+    """Results stored by an earlier (maybe interrupted) run, by `key`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[str(row[key])] = row
+            except (ValueError, KeyError):
+                continue  # a line cut short by an interrupted run
+    return done
