@@ -26,7 +26,12 @@ def main() -> None:
     print(f"index {status.index!r}: {status.files} files {status.files_by_kind}, {status.size_bytes / 1e6:.1f} MB")
 
     for hit in kit.search("Who owns Lantern?", k=3):
-        print(f"[{hit.number}] {hit.score:.3f} {hit.location()}")
+        found_by = hit.retrieval  # which retriever found it: dense and BM25 ranks, fused score
+        ranks = f"dense #{found_by.dense_rank}, bm25 #{found_by.bm25_rank}" if found_by else ""
+        print(f"[{hit.number}] {hit.score:.3f} {hit.location()} ({ranks})")
+    # Filters: only Markdown files changed in the last year (also path=GLOB, before=DATE).
+    recent = kit.search("database backups", k=2, where=["type=md", "after=365d"])
+    print(f"{len(recent)} passages from recent Markdown files")
 
     try:
         stream = kit.ask_stream("When is the database backed up?")

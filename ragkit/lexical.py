@@ -152,16 +152,3 @@ class KeywordIndex:
         marks = ",".join("?" * len(rowids))
         found = self._db.execute(f"SELECT rowid, id, path, text, meta FROM chunks WHERE rowid IN ({marks})", rowids)
         return {row[0]: (row[1], row[2], row[3], row[4]) for row in found}
-
-    def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, str | int | float | bool]]]:
-        """Text and metadata of chunks by id."""
-        found: dict[str, tuple[str, dict[str, str | int | float | bool]]] = {}
-        with self._lock:
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                marks = ",".join("?" * len(part))
-                for cid, text, meta in self._db.execute(
-                    f"SELECT id, text, meta FROM chunks WHERE id IN ({marks})", part
-                ):
-                    found[cid] = (text, json.loads(meta))
-        return found

@@ -128,3 +128,26 @@ def test_qa_eval_scores_retrieval_and_generated_answers(cli: Cli, tmp_path: Path
     # A random-weight model answers nonsense: this checks the plumbing, not quality.
     assert scores["generated"] is True and 0.0 <= scores["token_f1"] <= 1.0
     assert all("answer" in example for example in scores["examples"])
+
+
+def test_squad_json_and_llamaindex_style_files_load(tmp_path: Path) -> None:
+    from ragkit.evaluation import load_qa
+
+    squad = tmp_path / "squad.json"
+    context = "The castle was built in 1248 by the bishop of Ely."
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": context, "qas": [
+        {"question": "When was the castle built?", "answers": [{"text": "1248"}, {"text": "1248"}]},
+        {"question": "Unanswerable?", "answers": []},
+    ]}]}]}))  # fmt: skip
+    loaded = load_qa(squad)
+    assert [(i.question, i.answers) for i in loaded.items] == [("When was the castle built?", ("1248",))]
+    assert loaded.contexts == [context]  # indexed when no --corpus is given
+    examples = tmp_path / "examples.json"
+    examples.write_text(
+        json.dumps({"examples": [{"query": "Q?", "reference_answer": "A.", "reference_contexts": ["c"]}]})
+    )
+    assert load_qa(examples).items[0].contexts == ("c",)
+    broken = tmp_path / "broken.json"
+    broken.write_text("[1, 2")
+    with pytest.raises(Exception, match="not a QA dataset"):
+        load_qa(broken)
