@@ -70,6 +70,8 @@ class Answer:
     prompt_tokens: int
     n_ctx: int
     warning: str | None = None
+    invalid_citations: list[int] = field(default_factory=list)
+    """Numbers the model cited that match no given passage; removed from `text`."""
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -93,6 +95,25 @@ def parse_citations(text: str, n_sources: int) -> list[int]:
     return sorted(n for n in found if 1 <= n <= n_sources)
 
 
+def check_citations(text: str, n_sources: int) -> tuple[str, list[int], list[int]]:
+    """(text without citations of passages that were not given, valid
+    numbers cited, invalid numbers removed): a model that cites [7] of
+    five passages points the reader at nothing."""
+    invalid: set[int] = set()
+
+    def keep_valid(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in match.group(1).split(",")]
+        valid = [n for n in numbers if 1 <= n <= n_sources]
+        invalid.update(n for n in numbers if not 1 <= n <= n_sources)
+        return f"[{', '.join(str(n) for n in valid)}]" if valid else ""
+
+    cleaned = _CITATION.sub(keep_valid, text)
+    if invalid:
+        cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "fact [9]." lost its citation, not its full stop
+        cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    return cleaned, parse_citations(cleaned, n_sources), sorted(invalid)
+
+
 @dataclass
 class AnswerStream:
     """Iterate for the answer's text as it is generated; `sources` are known
@@ -103,6 +124,8 @@ class AnswerStream:
     warning: str | None
     _tokens: Iterator[str]
     _finish: Callable[[str], Answer]
+    prompt: str = ""
+    """Exactly what the model was given (`ragkit ask --show-context`)."""
     answer: Answer | None = field(default=None, init=False)
 
     def __iter__(self) -> Iterator[str]:

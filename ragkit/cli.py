@@ -21,7 +21,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from ragkit import Ragkit
-    from ragkit.answers import Source
+    from ragkit.answers import Answer, Source
     from ragkit.ingest import IngestReport
 
 app = typer.Typer(
@@ -350,11 +350,17 @@ def search(
 # -- ask -----------------------------------------------------------------------
 
 
-def _print_sources(sources: list[Source], cited: list[int], explain: bool = False) -> None:
+def _print_sources(answer: Answer, explain: bool = False, all_sources: bool = False) -> None:
+    """The cited passages (all given ones with --all-sources, or when the answer cites none)."""
     out.print()
-    out.print("[bold]Sources[/]" + ("" if cited else " [dim](the answer cites none of them)[/]"))
-    for s in sources:
-        mark = "[green]✓[/]" if s.number in cited else " "
+    for number in answer.invalid_citations:
+        err.print(f"[yellow]removed citation [{number}]: no passage {number} was given to the model[/]")
+    shown = answer.sources if all_sources or not answer.cited else answer.cited_sources
+    title = "Sources" if answer.cited and not all_sources else "Passages given"
+    note = "" if answer.cited else " [dim](the answer cites none of them)[/]"
+    out.print(f"[bold]{title}[/]{note}")
+    for s in shown:
+        mark = "[green]✓[/]" if s.number in answer.cited else " "
         out.print(f" {mark} [{s.number}] [cyan]{escape(s.location())}[/] [dim]score {s.score:.3f}[/]")
         if explain:
             out.print(f"       [magenta]{escape(_explain(s))}[/]")
@@ -372,6 +378,12 @@ def ask(
     explain: ExplainOpt = False,
     rerank: RerankOpt = None,
     mmr: MmrOpt = None,
+    all_sources: Annotated[
+        bool, typer.Option("--all-sources", help="List every passage given to the model, not only the cited.")
+    ] = False,
+    show_context: Annotated[
+        bool, typer.Option("--show-context", help="Print exactly what the model saw before its answer.")
+    ] = False,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -389,6 +401,10 @@ def ask(
         if kit.model_warning:
             err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
         stream = kit.ask_stream(question, where=where)
+        if show_context and not as_json:
+            out.rule("what the model saw")
+            out.print(stream.prompt, markup=False, highlight=False)
+            out.rule()
         if as_json:
             for _ in stream:
                 pass
@@ -399,7 +415,7 @@ def ask(
             out.print(token, end="", markup=False)
         out.print()
         assert stream.answer is not None
-        _print_sources(stream.answer.sources, stream.answer.cited, explain)
+        _print_sources(stream.answer, explain, all_sources)
 
 
 # -- eval ----------------------------------------------------------------------

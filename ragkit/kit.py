@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragkit.answers import Answer, AnswerStream, Source, parse_citations
+from ragkit.answers import Answer, AnswerStream, Source, check_citations
 from ragkit.config import Settings
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError, NoMatchError
@@ -277,19 +277,22 @@ class Ragkit:
         )
 
         def finish(text: str) -> Answer:
-            text = text.strip()
+            text, cited, invalid = check_citations(text.strip(), len(prompt.sources))
+            if invalid:
+                log.info("removed citations of passages that were not given: %s", invalid)
             return Answer(
                 question=question,
                 text=text,
                 sources=prompt.sources,
-                cited=parse_citations(text, len(prompt.sources)),
+                cited=cited,
+                invalid_citations=invalid,
                 model=llm.name,
                 prompt_tokens=prompt.tokens,
                 n_ctx=n_ctx,
                 warning=self.model_warning,
             )
 
-        return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish)
+        return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text)
 
     def ask(self, question: str, *, where: Where | Iterable[str] | None = None) -> Answer:
         stream = self.ask_stream(question, where=where)

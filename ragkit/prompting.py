@@ -5,6 +5,7 @@ reserve."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ragkit.answers import Source
@@ -25,9 +26,17 @@ class BuiltPrompt:
     stop: list[str]
 
 
+def quote_passage(text: str) -> str:
+    """Document text as data: a document cannot close its <passage> tag (or
+    open a new one) and go on as if it were the user or the system."""
+    return re.sub(r"<(/?passage)", lambda m: "\u2039" + m.group(1), text, flags=re.IGNORECASE)
+
+
 def _passages_text(sources: list[Source]) -> str:
     template = load_prompt("passage")
-    return "\n\n".join(template.format(number=s.number, location=s.location(), text=s.text) for s in sources)
+    return "\n\n".join(
+        template.format(number=s.number, location=s.location(), text=quote_passage(s.text)) for s in sources
+    )
 
 
 def _render(llm: LLM, question: str, sources: list[Source]) -> str:
