@@ -540,6 +540,54 @@ def _print_qa_eval(result: Any, as_json: bool) -> None:
     out.print(table)
 
 
+# -- doctor --------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    model: Annotated[
+        Optional[list[Path]], typer.Option("--model", "-m", help="Also check this .gguf (repeatable).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    debug: DebugOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What this machine can run: CPU features, threads, free memory, GPU offload, and per model on disk
+    the KV cache per token and the longest context that fits for each cache type."""
+    with _handled(debug):
+        from dataclasses import asdict
+
+        from ragkit.config import Settings
+        from ragkit.doctor import system_report
+
+        settings = Settings.load(data_dir=data_dir)
+        report = system_report(settings.models_dir, model)
+        if as_json:
+            out.print_json(json.dumps(asdict(report)))
+            return
+        free = report.available_memory_bytes
+        out.print(f"[bold]CPU[/] {report.threads} threads; llama.cpp uses: {', '.join(report.cpu_features) or '-'}")
+        out.print(f"[bold]memory available[/] {_size(free) if free is not None else 'unknown'}")
+        gpu = (
+            "yes: --gpu-layers offloads layers" if report.gpu_offload else "no (CPU build): --gpu-layers has no effect"
+        )
+        out.print(f"[bold]GPU backend[/] {gpu}")
+        if not report.models:
+            out.print("[yellow]no model on disk[/]: ragkit models pull phi-3-mini-128k")
+            return
+        table = Table(title="Models on disk", title_justify="left")
+        for column in ("model", "size", "KV/token f16", "q8_0", "q4_0", "longest context f16", "q8_0", "q4_0"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for fit in report.models:
+            if fit.error:
+                table.add_row(escape(fit.name), _size(fit.size_bytes), f"[red]{escape(fit.error)}[/]", *[""] * 5)
+                continue
+            per = [_size(fit.kv_bytes_per_token[kv]) for kv in ("f16", "q8_0", "q4_0")]
+            longest = [f"{fit.largest_context.get(kv, 0):,}" for kv in ("f16", "q8_0", "q4_0")]
+            table.add_row(escape(fit.name), _size(fit.size_bytes), *per, *longest)
+        out.print(table)
+
+
 @contextmanager
 def _download_progress(disable: bool) -> Iterator[Any]:
     """A byte progress bar that appears only if a download actually starts."""
