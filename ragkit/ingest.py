@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,16 @@ class _FileWork:
     has_lines: bool
     chunks: list[Chunk]
     old: FileRecord | None
+
+    @cached_property
+    def committed_ids(self) -> set[str]:
+        """Chunk ids the last completed ingest recorded for this file."""
+        return set(self.old.chunk_ids) if self.old else set()
+
+    @cached_property
+    def pending_ids(self) -> set[str]:
+        """Ids an interrupted ingest may have written for this file."""
+        return set(self.old.pending_ids) if self.old else set()
 
 
 @dataclass(frozen=True)
@@ -406,7 +417,6 @@ class Ingestor:
         rows_by_file: list[list[ChunkRow]] = []
         for work in batch:
             path = str(work.found.path)
-            stored = set(work.old.chunk_ids) if work.old else set()
             ids = []
             file_rows = []
             for index, chunk in enumerate(work.chunks):
@@ -414,7 +424,7 @@ class Ingestor:
                 ids.append(cid)
                 meta = _metadata(path, work.kind, index, chunk, work.has_lines)
                 file_rows.append(ChunkRow(cid, chunk.text, chunk.embed_text, meta))
-                if cid in stored:
+                if cid in work.committed_ids:
                     kept_ids.append(cid)  # same text at the same place: only line numbers may move
                     kept_meta.append(meta)
                 else:
@@ -424,8 +434,7 @@ class Ingestor:
 
         with manifest.transaction():
             for work, ids in zip(batch, new_ids_by_file):
-                previous = work.old.pending_ids if work.old else []
-                manifest.set_pending(str(work.found.path), sorted(set(ids) | set(previous)))
+                manifest.set_pending(str(work.found.path), sorted(set(ids) | work.pending_ids))
 
         reused = store.vectors_by_hash([r[1] for r in rows]) if rows else {}
         to_embed: dict[str, str] = {}  # text hash -> embed text, duplicates embedded once
@@ -454,12 +463,11 @@ class Ingestor:
         if kept_ids:
             store.update_metadata(kept_ids, kept_meta)
         for work, ids in zip(batch, new_ids_by_file):
-            committed = set(work.old.chunk_ids) if work.old else set()
-            gone = (committed | set(work.old.pending_ids if work.old else [])) - set(ids)
+            gone = (work.committed_ids | work.pending_ids) - set(ids)
             if gone:
                 store.delete(sorted(gone))
-            report.chunks_removed += len(gone & committed)
-            report.chunks_added += len(set(ids) - committed)
+            report.chunks_removed += len(gone & work.committed_ids)
+            report.chunks_added += len(set(ids) - work.committed_ids)
             if work.old and work.old.sha256:
                 report.files_changed += 1
             else:

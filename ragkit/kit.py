@@ -211,14 +211,8 @@ class Ragkit:
             where = Where.parse([where] if isinstance(where, str) else where)
         if where.is_empty:
             return None
-        manifest_path = self.index_dir / "manifest.sqlite3"
-        if not manifest_path.is_file():
-            return set()
-        manifest = Manifest(manifest_path)
-        try:
-            return {path for path, kind, mtime_ns in manifest.indexed_files() if where.matches(path, kind, mtime_ns)}
-        finally:
-            manifest.close()
+        # The search's own read connection: no manifest open (and schema check) per filtered search.
+        return {path for path, kind, mtime_ns in self.keywords.indexed_files() if where.matches(path, kind, mtime_ns)}
 
     def _check_keyword_index(self) -> None:
         if self._checked_keywords:

@@ -73,6 +73,13 @@ class KeywordIndex:
         """Whether the index holds any completely indexed file (cheap: one row)."""
         return self._count("SELECT count(*) FROM (SELECT 1 FROM files WHERE sha256 != '' LIMIT 1)") > 0
 
+    def indexed_files(self) -> list[tuple[str, str, int]]:
+        """(path, kind, mtime_ns) of every completely indexed file, for `Where` filters."""
+        if not self.path.is_file():
+            return []
+        with self._lock:
+            return self._db.execute("SELECT path, kind, mtime_ns FROM files WHERE sha256 != ''").fetchall()
+
     def count(self) -> int:
         """Chunks in the keyword index."""
         return self._count("SELECT count(*) FROM chunks")

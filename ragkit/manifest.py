@@ -127,10 +127,6 @@ class Manifest:
             for row in rows
         }
 
-    def indexed_files(self) -> list[tuple[str, str, int]]:
-        """(path, kind, mtime_ns) of every completely indexed file."""
-        return self._db.execute("SELECT path, kind, mtime_ns FROM files WHERE sha256 != ''").fetchall()
-
     def set_pending(self, path: str, ids: list[str]) -> None:
         """Record ids about to be written for a file, before they are written."""
         updated = self._db.execute("UPDATE files SET pending_ids=? WHERE path=?", (json.dumps(ids), path)).rowcount
