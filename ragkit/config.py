@@ -91,6 +91,13 @@ class Settings:
     temperature: float = 0.0
     threads: int | None = None
     gpu_layers: int = 0
+    """Layers to offload to a GPU, when llama.cpp was built with a GPU backend (see ragkit doctor)."""
+    kv_cache: str = "auto"
+    """KV cache type: "auto" (f16 when it fits in free memory, else q8_0, else q4_0), or one of those."""
+    flash_attn: str = "auto"
+    """"auto": on for quantized KV caches and contexts above 4096; "on"; "off" (f16 cache only)."""
+    prefix_cache: bool = True
+    """Save the evaluated system prompt and instructions on disk and restore them on the next ask."""
     chroma_url: str | None = None
     """Use a Chroma server (http://host:port) instead of the embedded database."""
     offline: bool = False
@@ -167,6 +174,12 @@ class Settings:
             raise ConfigError("fusion weights must be >= 0 and rrf_k >= 1", "e.g. dense_weight = 1.0, rrf_k = 60")
         if settings.top_k < 1 or settings.candidates < 1:
             raise ConfigError("top_k and candidates must be at least 1", "e.g. top_k = 5, candidates = 40")
+        from ragkit.memory import FLASH_ATTN_MODES, KV_TYPES
+
+        if settings.kv_cache not in ("auto", *KV_TYPES):
+            raise ConfigError(f"kv_cache {settings.kv_cache!r} is not known", f"use auto, {', '.join(KV_TYPES)}")
+        if settings.flash_attn not in FLASH_ATTN_MODES:
+            raise ConfigError(f"flash_attn {settings.flash_attn!r} is not known", "use auto, on or off")
         if settings.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb {settings.max_file_mb} must be positive", "use a size in MB, e.g. 100")
         return settings

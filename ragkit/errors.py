@@ -52,6 +52,18 @@ class ContextTooSmallError(RagkitError):
     exit_code = 7
 
 
+class ContextMemoryError(RagkitError):
+    """The context a prompt needs would not fit in free memory: refused
+    before llama.cpp allocates it and the OS kills the process."""
+
+    exit_code = 8
+
+    def __init__(self, message: str, hint: str | None = None, *, n_ctx: int = 0, largest: int = 0) -> None:
+        self.n_ctx = n_ctx
+        self.largest = largest
+        super().__init__(message, hint)
+
+
 class DocumentError(RagkitError):
     """One file could not be indexed; ingest skips it and carries on."""
 

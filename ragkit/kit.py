@@ -239,8 +239,15 @@ class Ragkit:
             self.model_warning = resolved.warning
             if resolved.warning:
                 log.warning("%s", resolved.warning)
+            s = self.settings
             self._llm = LlamaCppLLM(
-                resolved.path, name=resolved.name, threads=self.settings.threads, gpu_layers=self.settings.gpu_layers
+                resolved.path,
+                name=resolved.name,
+                threads=s.threads,
+                gpu_layers=s.gpu_layers,
+                kv_cache=s.kv_cache,
+                flash_attn=s.flash_attn,
+                prefix_cache_dir=s.data_dir / "cache" / "prefix" if s.prefix_cache else None,
             )
         return self._llm
 
@@ -267,7 +274,12 @@ class Ragkit:
         prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens)
         n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
         tokens = llm.stream(
-            prompt.text, n_ctx=n_ctx, max_tokens=s.max_tokens, temperature=s.temperature, stop=prompt.stop
+            prompt.text,
+            n_ctx=n_ctx,
+            max_tokens=s.max_tokens,
+            temperature=s.temperature,
+            stop=prompt.stop,
+            prefix=prompt.prefix,
         )
 
         def finish(text: str) -> Answer:

@@ -6,6 +6,7 @@ loaded once per process and reloaded only when a larger context is needed."""
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragkit.errors import ModelNotFoundError
+from ragkit.memory import ContextPlan, ModelShape, available_memory_bytes, plan_context
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("ragkit.llama_cpp")
@@ -40,8 +42,19 @@ class LLM(Protocol):
     def render_chat(self, messages: list[dict[str, str]]) -> str: ...
 
     def stream(
-        self, prompt: str, *, n_ctx: int, max_tokens: int, temperature: float, stop: list[str]
-    ) -> Iterator[str]: ...
+        self,
+        prompt: str,
+        *,
+        n_ctx: int,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str],
+        prefix: str | None = None,
+    ) -> Iterator[str]:
+        """Generate from `prompt`. `prefix`, when given, is the start of the
+        prompt that does not change between questions (system prompt and
+        instructions): a backend may keep its evaluated state to skip it."""
+        ...
 
 
 _log_callback: Any = None
@@ -64,14 +77,30 @@ def _route_llama_logs() -> None:
 
 
 class LlamaCppLLM:
-    def __init__(self, model_path: Path, *, name: str | None = None, threads: int | None = None, gpu_layers: int = 0):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        name: str | None = None,
+        threads: int | None = None,
+        gpu_layers: int = 0,
+        kv_cache: str = "auto",
+        flash_attn: str = "auto",
+        prefix_cache_dir: Path | None = None,
+    ):
         if not model_path.is_file():
             raise ModelNotFoundError(f"model file {model_path} does not exist")
         self.model_path = model_path
         self.name = name or model_path.name
         self.threads = threads or os.cpu_count() or 1
         self.gpu_layers = gpu_layers
+        self.kv_cache = kv_cache
+        self.flash_attn = flash_attn
+        self.prefix_cache = PrefixCache(prefix_cache_dir) if prefix_cache_dir else None
         self._llama: Any = None
+        self._plan: ContextPlan | None = None
+        self.last_prefix_restored = 0
+        """Prompt tokens the last `stream` restored from the prefix cache instead of evaluating."""
 
     @cached_property
     def _vocab(self) -> Any:
@@ -101,6 +130,20 @@ class LlamaCppLLM:
         # A vocab-only load leaves hparams unset; the GGUF metadata has the value.
         arch = self.metadata.get("general.architecture", "")
         return int(self.metadata.get(f"{arch}.context_length", SHORT_ROPE_CTX))
+
+    @cached_property
+    def shape(self) -> ModelShape:
+        return ModelShape.from_metadata(self.metadata)
+
+    def plan(self, n_ctx: int) -> ContextPlan:
+        """How a context of `n_ctx` would be allocated on this machine now;
+        raises ContextMemoryError (naming the largest context that fits)
+        instead of letting the OS kill the process."""
+        free = available_memory_bytes()
+        if free is not None and self._plan is not None:
+            free += self._plan.kv_bytes  # a reload frees the current context first
+        weights = 0 if self.gpu_layers else self.model_path.stat().st_size
+        return plan_context(self.shape, weights, n_ctx, free, kv_cache=self.kv_cache, flash_attn=self.flash_attn)
 
     @cached_property
     def _add_bos(self) -> bool:
@@ -135,32 +178,142 @@ class LlamaCppLLM:
         )
 
     def _model_for(self, n_ctx: int) -> Any:
-        if self._llama is not None and self._llama.n_ctx() >= n_ctx:
+        if self._llama is not None and self._plan is not None and self._plan.n_ctx >= n_ctx:
             return self._llama
+        plan = self.plan(n_ctx)
         _route_llama_logs()
-        from llama_cpp import Llama
+        import llama_cpp
 
         self._llama = None  # free the old context before allocating a larger one
-        log.info("loading %s with n_ctx=%d", self.model_path, n_ctx)
-        self._llama = Llama(
+        self._plan = None
+        log.info(
+            "loading %s with n_ctx=%d, %s KV cache (%.2f GiB), flash attention %s",
+            self.model_path,
+            plan.n_ctx,
+            plan.kv_type,
+            plan.kv_bytes / 1024**3,
+            "on" if plan.flash_attn else "off",
+        )
+        kv_type = KV_GGML_TYPES[plan.kv_type]
+        self._llama = llama_cpp.Llama(
             model_path=str(self.model_path),
-            n_ctx=n_ctx,
-            n_batch=min(512, n_ctx),
+            n_ctx=plan.n_ctx,
+            n_batch=min(512, plan.n_ctx),
             n_threads=self.threads,
             n_threads_batch=self.threads,
             n_gpu_layers=self.gpu_layers,
+            flash_attn=plan.flash_attn,
+            type_k=kv_type,
+            type_v=kv_type,
             verbose=False,
         )
+        self._plan = plan
         return self._llama
 
-    def stream(self, prompt: str, *, n_ctx: int, max_tokens: int, temperature: float, stop: list[str]) -> Iterator[str]:
+    @property
+    def loaded_plan(self) -> ContextPlan | None:
+        """The context currently allocated, if any."""
+        return self._plan
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        n_ctx: int,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str],
+        prefix: str | None = None,
+    ) -> Iterator[str]:
+        # Allocating (or refusing) the context happens here, before the first
+        # token is asked for, so a memory error is raised by the call itself.
         llama = self._model_for(n_ctx)
-        for part in llama.create_completion(
-            prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
-        ):
-            text = part["choices"][0]["text"]
-            if text:
-                yield text
+        self.last_prefix_restored = 0
+        if prefix and self.prefix_cache is not None and self._plan is not None:
+            self.last_prefix_restored = self.prefix_cache.prepare(llama, self._identity(), prompt, prefix)
+        parts = llama.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True)
+        return (text for part in parts if (text := part["choices"][0]["text"]))
+
+    def _identity(self) -> str:
+        """What a saved KV state depends on: the model file and the cache layout."""
+        stat = self.model_path.stat()
+        plan = self._plan
+        assert plan is not None
+        return f"{self.model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{plan.kv_type}|fa={plan.flash_attn}"
+
+
+KV_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # llama_cpp.GGML_TYPE_*, without importing llama_cpp
+
+
+class PrefixCache:
+    """The evaluated KV state of a prompt's fixed prefix (system prompt and
+    instructions), one file per model, cache layout and prefix, so a new
+    process restores it instead of evaluating those tokens again: on a CPU
+    every prompt token costs prefill time before the first word."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def prepare(self, llama: Any, identity: str, prompt: str, prefix: str) -> int:
+        """Make `llama`'s KV cache hold the prefix's tokens, from disk when
+        saved before (else evaluate and save them); returns the number of
+        tokens restored from disk. llama-cpp-python then evaluates only the
+        rest of the prompt (it reuses a matching cached prefix)."""
+        prompt_tokens = llama.tokenize(prompt.encode("utf-8"), special=True)
+        prefix_tokens = llama.tokenize(prefix.encode("utf-8"), special=True)
+        # The token at the seam may merge with what follows: keep what both agree on.
+        shared = 0
+        for a, b in zip(prefix_tokens, prompt_tokens):
+            if a != b:
+                break
+            shared += 1
+        shared = min(shared, len(prompt_tokens) - 1)  # the last prompt token must be evaluated for its logits
+        if shared < 8:
+            return 0
+        tokens = prompt_tokens[:shared]
+        if llama.n_tokens >= shared and list(llama.input_ids[:shared]) == tokens:
+            return 0  # already in this process's context
+        key = hashlib.sha256(f"{identity}|{tokens}".encode()).hexdigest()[:24]
+        path = self.directory / f"{key}.kvstate"
+        if path.is_file() and self._load(llama, path, tokens):
+            return shared
+        self._evaluate_and_save(llama, path, tokens)
+        return 0
+
+    def _load(self, llama: Any, path: Path, tokens: list[int]) -> bool:
+        import llama_cpp
+
+        llama._ctx.kv_cache_clear()
+        out = (llama_cpp.llama_token * len(tokens))()
+        count = ctypes.c_size_t(0)
+        read = llama_cpp.llama_state_seq_load_file(
+            llama._ctx.ctx, str(path).encode(), 0, out, len(tokens), ctypes.byref(count)
+        )
+        if read == 0 or list(out[: count.value]) != tokens:
+            log.warning("prefix cache %s is unusable; evaluating the prefix again", path)
+            llama._ctx.kv_cache_clear()
+            llama.n_tokens = 0
+            path.unlink(missing_ok=True)
+            return False
+        llama.input_ids[: len(tokens)] = tokens
+        llama.n_tokens = len(tokens)
+        llama._requires_eval = True  # logits are not part of the saved sequence
+        return True
+
+    def _evaluate_and_save(self, llama: Any, path: Path, tokens: list[int]) -> None:
+        import llama_cpp
+
+        llama.reset()
+        llama._ctx.kv_cache_clear()
+        llama.eval(tokens)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")  # never a half-written state under the real name
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        if llama_cpp.llama_state_seq_save_file(llama._ctx.ctx, str(partial).encode(), 0, array, len(tokens)):
+            os.replace(partial, path)
+        else:
+            partial.unlink(missing_ok=True)
+            log.warning("could not save the prompt prefix state to %s", path)
 
 
 def choose_n_ctx(prompt_tokens: int, max_tokens: int, ctx_limit: int) -> int:

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ragkit.errors import ConfigError, ContextMemoryError
+
 # Bytes per element of each llama.cpp KV cache type (q8_0 and q4_0 store a
 # 2-byte scale per block of 32 values).
 KV_TYPE_BYTES: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
@@ -78,3 +80,77 @@ def largest_context(shape: ModelShape, weights_bytes: int, free_bytes: int, kv_t
         return 0
     tokens = room // shape.kv_bytes_per_token(kv_type)
     return int(min(shape.n_ctx_train, tokens // 256 * 256))
+
+
+KV_TYPES = ("f16", "q8_0", "q4_0")
+# Flash attention saves compute-buffer memory at long contexts and is what
+# lets llama.cpp quantize the V cache.
+FLASH_ATTN_MODES = ("auto", "on", "off")
+LONG_CONTEXT = 4096
+QUANT_BLOCK = 32
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """How a context is allocated: its length, KV cache type, flash attention."""
+
+    n_ctx: int
+    kv_type: str
+    flash_attn: bool
+    kv_bytes: int
+    """The KV cache's size at n_ctx."""
+
+    def serves(self, other: ContextPlan) -> bool:
+        """A loaded context of this plan can run a prompt planned as `other`."""
+        return self.n_ctx >= other.n_ctx and self.kv_type == other.kv_type and self.flash_attn == other.flash_attn
+
+
+def plan_context(
+    shape: ModelShape,
+    weights_bytes: int,
+    n_ctx: int,
+    free_bytes: int | None,
+    *,
+    kv_cache: str = "auto",
+    flash_attn: str = "auto",
+) -> ContextPlan:
+    """The cheapest-to-run plan for `n_ctx` that fits in `free_bytes`: an f16
+    cache when it fits (exact, and fastest to prefill), else q8_0, else q4_0
+    (a half and a quarter of the memory; quantizing V needs flash attention).
+    `kv_cache` pins one type; `flash_attn` "on"/"off" overrides the automatic
+    choice (off is honoured only for an f16 cache). Raises ContextMemoryError
+    naming the largest context that would fit."""
+    types = KV_TYPES if kv_cache == "auto" else (kv_cache,)
+    if shape.head_dim_k % QUANT_BLOCK or shape.head_dim_v % QUANT_BLOCK:
+        # llama.cpp quantizes the cache in blocks of 32 along each head.
+        if kv_cache != "auto" and kv_cache != "f16":
+            raise ConfigError(
+                f"kv_cache {kv_cache} needs a head size divisible by {QUANT_BLOCK}; this model's is {shape.head_dim_k}",
+                "use kv_cache = f16 or auto",
+            )
+        types = ("f16",)
+    for kv_type in types:
+        kv_bytes = shape.kv_bytes_per_token(kv_type) * n_ctx
+        if free_bytes is None or weights_bytes + RUNTIME_OVERHEAD_BYTES + kv_bytes <= free_bytes:
+            if kv_type != "f16":
+                use_fa = True
+            elif flash_attn == "auto":
+                use_fa = n_ctx > LONG_CONTEXT
+            else:
+                use_fa = flash_attn == "on"
+            return ContextPlan(n_ctx, kv_type, use_fa, kv_bytes)
+    assert free_bytes is not None
+    smallest = types[-1]
+    largest = largest_context(shape, weights_bytes, free_bytes, smallest)
+    need = weights_bytes + RUNTIME_OVERHEAD_BYTES + shape.kv_bytes_per_token(smallest) * n_ctx
+    raise ContextMemoryError(
+        f"a {n_ctx}-token context needs {gib(need)} of memory with a {smallest} KV cache, "
+        f"but {gib(free_bytes)} is free; the largest context that fits is {largest} tokens",
+        f"lower --ctx to {largest} or less, ask about less text, or free memory" if largest else "free memory",
+        n_ctx=n_ctx,
+        largest=largest,
+    )
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 1024**3:.1f} GiB"

@@ -24,6 +24,8 @@ class BuiltPrompt:
     sources: list[Source]
     """The passages included, renumbered 1..n as the prompt shows them."""
     stop: list[str]
+    prefix: str = ""
+    """The start of `text` that is the same for every question."""
 
 
 def quote_passage(text: str) -> str:
@@ -39,14 +41,23 @@ def _passages_text(sources: list[Source]) -> str:
     )
 
 
-def _render(llm: LLM, question: str, sources: list[Source]) -> str:
-    passages = _passages_text(sources)
+_SEAM = "\x00passages\x00"
+
+
+def _render(llm: LLM, question: str, sources: list[Source], passages: str | None = None) -> str:
+    passages = _passages_text(sources) if passages is None else passages
     if llm.chat_template:
         user = load_prompt("rag_user").format(passages=passages, question=question)
         return llm.render_chat(
             [{"role": "system", "content": load_prompt("rag_system")}, {"role": "user", "content": user}]
         )
     return load_prompt("rag_completion").format(passages=passages, question=question)
+
+
+def fixed_prefix(llm: LLM) -> str:
+    """The part of every RAG prompt before the passages: the same for every
+    question, so its evaluated state can be cached (see PrefixCache)."""
+    return _render(llm, "", [], passages=_SEAM).split(_SEAM)[0]
 
 
 def merge_neighbours(sources: list[Source]) -> list[Source]:
@@ -117,4 +128,6 @@ def build_prompt(llm: LLM, question: str, candidates: list[Source], *, ctx_limit
         chosen.pop()
         text = _render(llm, question, chosen)
         tokens = llm.count_tokens(text)
-    return BuiltPrompt(text, tokens, chosen, CHAT_STOPS if llm.chat_template else COMPLETION_STOPS)
+    stops = CHAT_STOPS if llm.chat_template else COMPLETION_STOPS
+    prefix = fixed_prefix(llm)
+    return BuiltPrompt(text, tokens, chosen, stops, prefix if text.startswith(prefix) else "")

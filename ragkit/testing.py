@@ -119,7 +119,7 @@ class Phi3Shape:
 
     n_embd: int = 64
     n_layer: int = 2
-    n_head: int = 4
+    n_head: int = 2  # head size 32: llama.cpp quantizes KV caches in blocks of 32
     n_ff: int = 128
     context_length: int = 131072  # the 128K variant: LongRoPE factors are written too
     original_context_length: int = 4096
@@ -170,8 +170,11 @@ def build_phi3_gguf(
     words: list[str] | None = None,
     seed: int = 0,
     name: str = "tiny-phi3-random",
+    matrix_type: str = "f32",
 ) -> Path:
-    """Write a random-weight phi3-architecture GGUF (f32 tensors) to `path`."""
+    """Write a random-weight phi3-architecture GGUF to `path`: norms in f32,
+    weight matrices in `matrix_type` ("f32", or "f16" to halve the file and
+    the memory needed to write it, which matters at phi-3-mini's size)."""
     import numpy as np
     from gguf import GGUFWriter
 
@@ -182,8 +185,18 @@ def build_phi3_gguf(
     head_dim = shape.n_embd // shape.n_head
     rng = np.random.default_rng(seed)
 
+    if matrix_type not in ("f32", "f16"):
+        raise ValueError(f"matrix_type must be f32 or f16, not {matrix_type!r}")
+    dtype = np.float16 if matrix_type == "f16" else np.float32
+    # llama.cpp's speed does not depend on the values, so large matrices repeat
+    # one random block: drawing 3.8 billion normals would take minutes.
+    block = (rng.standard_normal(1 << 20) * 0.02).astype(dtype)
+
     def weights(*numpy_shape: int) -> np.ndarray:
-        return (rng.standard_normal(numpy_shape) * 0.02).astype(np.float32)
+        size = int(np.prod(numpy_shape))
+        if size <= block.size:
+            return (rng.standard_normal(numpy_shape) * 0.02).astype(dtype)
+        return np.resize(block, size).reshape(numpy_shape)
 
     writer = GGUFWriter(str(path), "phi3")
     writer.add_name(name)
@@ -197,7 +210,7 @@ def build_phi3_gguf(
     writer.add_rope_dimension_count(head_dim)
     writer.add_rope_freq_base(10000.0)
     writer.add_rope_scaling_orig_ctx_len(shape.original_context_length)
-    writer.add_file_type(0)  # all f32
+    writer.add_file_type(1 if matrix_type == "f16" else 0)  # 0: all f32, 1: mostly f16
     writer.add_tokenizer_model("llama")
     writer.add_tokenizer_pre("default")
     writer.add_token_list(tokens)

@@ -1,0 +1,67 @@
+"""llama.cpp backend: contexts sized to memory, and the on-disk cache of the
+prompt's fixed prefix (real llama.cpp, tiny random-weight phi3 GGUF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragkit import llm as llm_module
+from ragkit.errors import ContextMemoryError
+from ragkit.llm import LlamaCppLLM
+
+PREFIX = "<|system|>\nYou answer questions using only the passages. Cite them by number.<|end|>\n<|user|>\nPassages:\n\n"
+
+
+def greedy(llm: LlamaCppLLM, prompt: str, prefix: str | None = None) -> str:
+    return "".join(llm.stream(prompt, n_ctx=512, max_tokens=12, temperature=0.0, stop=[], prefix=prefix))
+
+
+def test_a_context_that_does_not_fit_is_refused_before_allocation(
+    tiny_phi3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = LlamaCppLLM(tiny_phi3)
+    size = tiny_phi3.stat().st_size
+    # Room for the weights, the runtime and about 1,000 tokens of q4_0 cache (64 * 18/32 bytes each... per layer).
+    monkeypatch.setattr(llm_module, "available_memory_bytes", lambda: size + 600 * 1024**2 + 100_000)
+    with pytest.raises(ContextMemoryError) as refused:
+        llm.stream("<|user|>\nhi<|end|>\n<|assistant|>\n", n_ctx=131072, max_tokens=8, temperature=0.0, stop=[])
+    assert refused.value.largest < 131072 and f"fits is {refused.value.largest} tokens" in str(refused.value)
+    assert llm.loaded_plan is None  # nothing was allocated
+
+
+def test_quantized_kv_cache_with_flash_attention_runs_in_llama_cpp(tiny_phi3: Path) -> None:
+    llm = LlamaCppLLM(tiny_phi3, kv_cache="q8_0")
+    text = greedy(llm, "<|user|>\nhow do I rotate the api key<|end|>\n<|assistant|>\n")
+    assert text and llm.loaded_plan is not None
+    assert (llm.loaded_plan.kv_type, llm.loaded_plan.flash_attn) == ("q8_0", True)
+
+
+def test_prefix_state_is_saved_and_restored_by_a_new_process_unchanged(tiny_phi3: Path, tmp_path: Path) -> None:
+    prompt = PREFIX + "<passage>the key is rotated every 30 days</passage>\nQuestion: how often<|end|>\n<|assistant|>\n"
+    expected = greedy(LlamaCppLLM(tiny_phi3), prompt)  # no cache at all
+
+    first = LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path)
+    assert greedy(first, prompt, PREFIX) == expected and first.last_prefix_restored == 0
+    assert len(list(tmp_path.glob("*.kvstate"))) == 1
+
+    second = LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path)  # as a new `ragkit ask` would
+    assert greedy(second, prompt, PREFIX) == expected  # restoring changes nothing in the answer
+    assert second.last_prefix_restored > 10
+
+    other_question = prompt.replace("how often", "who rotates it")
+    fresh = greedy(LlamaCppLLM(tiny_phi3), other_question)
+    third = LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path)
+    assert greedy(third, other_question, PREFIX) == fresh and third.last_prefix_restored > 10
+
+
+def test_a_damaged_prefix_state_is_replaced_not_trusted(tiny_phi3: Path, tmp_path: Path) -> None:
+    prompt = PREFIX + "<passage>x</passage>\nQuestion: y<|end|>\n<|assistant|>\n"
+    expected = greedy(LlamaCppLLM(tiny_phi3), prompt)
+    greedy(LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path), prompt, PREFIX)
+    (state,) = tmp_path.glob("*.kvstate")
+    state.write_bytes(b"garbage")
+    llm = LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path)
+    assert greedy(llm, prompt, PREFIX) == expected and llm.last_prefix_restored == 0
+    assert state.stat().st_size > 1000  # saved again, whole
