@@ -23,7 +23,6 @@ import collections
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path

@@ -72,6 +72,10 @@ class Answer:
     warning: str | None = None
     invalid_citations: list[int] = field(default_factory=list)
     """Numbers the model cited that match no given passage; removed from `text`."""
+    found: bool = True
+    """False when no passage was relevant enough to ask the model (`not_found_reason` says why,
+    `sources` are the nearest passages) or when the model said the passages lack the answer."""
+    not_found_reason: str | None = None
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -81,6 +85,22 @@ class Answer:
         data = asdict(self)
         data["sources"] = [s.to_dict() for s in self.sources]
         return data
+
+
+NOT_FOUND_TEXT = "I cannot find the answer in the provided documents."
+# What phi-3 and other instruction-tuned models write when the passages lack the answer.
+_NOT_FOUND = re.compile(
+    r"\b(?:can ?not|can't|could not|couldn't|unable to) (?:find|locate|determine|answer)\b"
+    r"|\b(?:do|does) not (?:contain|mention|include|provide|say)\b"
+    r"|\bno (?:information|mention|passage)\b",
+    re.IGNORECASE,
+)
+
+
+def says_not_found(text: str) -> bool:
+    """The answer declines (in its first sentence), rather than answering."""
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return bool(_NOT_FOUND.search(first))
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -353,6 +353,13 @@ def search(
 def _print_sources(answer: Answer, explain: bool = False, all_sources: bool = False) -> None:
     """The cited passages (all given ones with --all-sources, or when the answer cites none)."""
     out.print()
+    if not answer.found:
+        reason = f": {answer.not_found_reason}" if answer.not_found_reason else ""
+        out.print(f"[yellow bold]Not found in your documents[/][yellow]{escape(reason)}.[/] Nearest passages:")
+        for s in answer.sources:
+            out.print(f"   [{s.number}] [cyan]{escape(s.location())}[/] [dim]score {s.score:.3f}[/]")
+            out.print(f"       [dim]{escape(_snippet(s.text, 100))}[/]")
+        return
     for number in answer.invalid_citations:
         err.print(f"[yellow]removed citation [{number}]: no passage {number} was given to the model[/]")
     shown = answer.sources if all_sources or not answer.cited else answer.cited_sources
@@ -378,6 +385,10 @@ def ask(
     explain: ExplainOpt = False,
     rerank: RerankOpt = None,
     mmr: MmrOpt = None,
+    min_score: Annotated[
+        Optional[float],
+        typer.Option("--min-score", help="Say 'not found' without asking the model below this similarity (0: off)."),
+    ] = None,
     all_sources: Annotated[
         bool, typer.Option("--all-sources", help="List every passage given to the model, not only the cited.")
     ] = False,
@@ -394,7 +405,7 @@ def ask(
     with _handled(debug):
         kit = _kit(
             index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
-            rerank=rerank, mmr_lambda=mmr,
+            rerank=rerank, mmr_lambda=mmr, min_score=min_score,
         )  # fmt: skip
         with _download_progress(disable=as_json) as on_download:
             kit.llm(on_download)

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragkit.answers import Answer, AnswerStream, Source, check_citations
+from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, check_citations, says_not_found
 from ragkit.config import Settings
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError, NoMatchError
@@ -257,11 +257,17 @@ class Ragkit:
         *,
         where: Where | Iterable[str] | None = None,
         on_download: Callable[[DownloadProgress], None] | None = None,
+        history: list[dict[str, str]] | None = None,
+        search_query: str | None = None,
     ) -> AnswerStream:
         """Retrieve, build the prompt, and return a stream of answer tokens.
-        Neighbouring chunks of one file are joined into one passage."""
+        Neighbouring chunks of one file are joined into one passage. When no
+        passage is relevant enough (`min_score`) the model is not run at all:
+        the stream says so and `sources` are the nearest passages.
+        `history` (earlier user/assistant messages) and `search_query` (the
+        question rewritten to stand alone) are what `Chat` passes."""
         s = self.settings
-        candidates = merge_neighbours(self.search(question, k=s.top_k, where=where))
+        candidates = merge_neighbours(self.search(search_query or question, k=s.top_k, where=where))
         if not candidates:
             shown = (
                 where.describe()
@@ -269,9 +275,13 @@ class Ragkit:
                 else " ".join([where] if isinstance(where, str) else where or [])
             )
             raise NoMatchError(f"no indexed passage matches {shown}", "check the --where filter with ragkit status")
+        best = max((c.retrieval.dense_score or 0.0 for c in candidates if c.retrieval), default=None)
+        if s.min_score > 0 and best is not None and best < s.min_score:
+            reason = f"no passage is close enough to the question (best similarity {best:.2f}, min_score {s.min_score})"
+            return not_found_stream(question, candidates[:3], reason, self.model_warning)
         llm = self.llm(on_download)
         ctx_limit = min(s.ctx, llm.n_ctx_train)
-        prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens)
+        prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens, history=history)
         n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
         tokens = llm.stream(
             prompt.text,
@@ -286,6 +296,7 @@ class Ragkit:
             text, cited, invalid = check_citations(text.strip(), len(prompt.sources))
             if invalid:
                 log.info("removed citations of passages that were not given: %s", invalid)
+            declined = says_not_found(text)
             return Answer(
                 question=question,
                 text=text,
@@ -296,6 +307,8 @@ class Ragkit:
                 prompt_tokens=prompt.tokens,
                 n_ctx=n_ctx,
                 warning=self.model_warning,
+                found=not declined,
+                not_found_reason="the model found no answer in the passages" if declined else None,
             )
 
         return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text)
@@ -306,6 +319,27 @@ class Ragkit:
             pass
         assert stream.answer is not None
         return stream.answer
+
+
+def not_found_stream(question: str, nearest: list[Source], reason: str, warning: str | None) -> AnswerStream:
+    """An answer that says plainly the documents do not hold it, without running the model."""
+    nearest = [replace(source, number=i) for i, source in enumerate(nearest, 1)]
+
+    def finish(text: str) -> Answer:
+        return Answer(
+            question=question,
+            text=text,
+            sources=nearest,
+            cited=[],
+            model="",
+            prompt_tokens=0,
+            n_ctx=0,
+            warning=warning,
+            found=False,
+            not_found_reason=reason,
+        )
+
+    return AnswerStream(nearest, "", warning, iter([NOT_FOUND_TEXT]), finish)
 
 
 def _source(rank: int, hit: Hit) -> Source:

@@ -44,13 +44,25 @@ def _passages_text(sources: list[Source]) -> str:
 _SEAM = "\x00passages\x00"
 
 
-def _render(llm: LLM, question: str, sources: list[Source], passages: str | None = None) -> str:
+def _render(
+    llm: LLM,
+    question: str,
+    sources: list[Source],
+    passages: str | None = None,
+    history: list[dict[str, str]] | None = None,
+) -> str:
     passages = _passages_text(sources) if passages is None else passages
     if llm.chat_template:
+        # Earlier turns carry only questions and answers, not their passages,
+        # to keep the prompt short; within one process llama.cpp reuses the
+        # evaluated system prompt and turns (a shared token prefix).
         user = load_prompt("rag_user").format(passages=passages, question=question)
-        return llm.render_chat(
-            [{"role": "system", "content": load_prompt("rag_system")}, {"role": "user", "content": user}]
-        )
+        messages = [{"role": "system", "content": load_prompt("rag_system")}, *(history or [])]
+        messages.append({"role": "user", "content": user})
+        return llm.render_chat(messages)
+    if history:
+        turns = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in history)
+        question = f"{question}\n(Earlier in this conversation:\n{turns})"
     return load_prompt("rag_completion").format(passages=passages, question=question)
 
 
@@ -100,9 +112,17 @@ def merge_neighbours(sources: list[Source]) -> list[Source]:
     return merged
 
 
-def build_prompt(llm: LLM, question: str, candidates: list[Source], *, ctx_limit: int, max_tokens: int) -> BuiltPrompt:
+def build_prompt(
+    llm: LLM,
+    question: str,
+    candidates: list[Source],
+    *,
+    ctx_limit: int,
+    max_tokens: int,
+    history: list[dict[str, str]] | None = None,
+) -> BuiltPrompt:
     budget = ctx_limit - max_tokens
-    base = llm.count_tokens(_render(llm, question, []))
+    base = llm.count_tokens(_render(llm, question, [], history=history))
     if base > budget:
         raise ContextTooSmallError(
             f"the question and instructions need {base} tokens, but a context of {ctx_limit} "
@@ -122,11 +142,11 @@ def build_prompt(llm: LLM, question: str, candidates: list[Source], *, ctx_limit
             f"no passage fits: a context of {ctx_limit} leaves {budget - base} tokens for passages",
             "raise --ctx (up to 131072) or lower --max-tokens",
         )
-    text = _render(llm, question, chosen)
+    text = _render(llm, question, chosen, history=history)
     tokens = llm.count_tokens(text)
     while tokens > budget and chosen:  # token merges at joins can cost a few more than estimated
         chosen.pop()
-        text = _render(llm, question, chosen)
+        text = _render(llm, question, chosen, history=history)
         tokens = llm.count_tokens(text)
     stops = CHAT_STOPS if llm.chat_template else COMPLETION_STOPS
     prefix = fixed_prefix(llm)

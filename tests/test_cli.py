@@ -66,6 +66,12 @@ def test_ingest_search_ask_and_incremental_reingest(cli: Cli, docs: Path, tiny_p
     listed = "Sources" in streamed.stdout or "Passages given (the answer cites none of them)" in streamed.stdout
     assert listed and "[1]" in streamed.stdout and "ops.md" in streamed.stdout
 
+    # A question the documents cannot answer: said plainly, with the nearest passages to check.
+    off_topic = cli("ask", "What is the airspeed velocity of an unladen swallow?", "--model", str(tiny_phi3))
+    assert off_topic.returncode == 0, off_topic.stderr
+    assert "I cannot find the answer" in off_topic.stdout and "Not found in your documents" in off_topic.stdout
+    assert "Nearest passages" in off_topic.stdout and ".md" in off_topic.stdout
+
     # A changed file is re-indexed, a deleted one removed, unchanged chunks are not re-embedded.
     (docs / "ops.md").write_text((docs / "ops.md").read_text() + "\n## Contacts\n\nCall extension 4711.\n")
     (docs / "faq.txt").unlink()
@@ -96,7 +102,7 @@ def test_missing_model_names_the_fix(cli: Cli, docs: Path, tmp_path: Path) -> No
 def test_context_too_small_for_the_question(cli: Cli, docs: Path, tiny_phi3: Path) -> None:
     ingest_json(cli, str(docs))
     question = "why " * 400
-    result = cli("ask", question, "--model", str(tiny_phi3), "--ctx", "512", "--max-tokens", "64")
+    result = cli("ask", question, "--model", str(tiny_phi3), "--ctx", "512", "--max-tokens", "64", "--min-score", "0")
     assert result.returncode == 7
     assert "raise --ctx" in result.stderr and "Traceback" not in result.stderr
 

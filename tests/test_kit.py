@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +86,33 @@ def test_n_ctx_is_sized_to_the_prompt_and_stays_in_short_rope_range() -> None:
 def test_search_on_a_new_index_says_it_is_empty(make_kit: Callable[..., Ragkit]) -> None:
     with pytest.raises(ragkit.EmptyIndexError, match="ragkit ingest"):
         make_kit().search("anything")
+
+
+def test_an_off_topic_question_is_answered_not_found_without_running_the_model(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+) -> None:
+    kit = make_kit(model=str(tiny_phi3))
+    kit.ingest([docs])
+    answer = kit.ask("What is the airspeed velocity of an unladen swallow?")
+    assert not answer.found and answer.text == "I cannot find the answer in the provided documents."
+    assert answer.not_found_reason and "best similarity" in answer.not_found_reason
+    assert 1 <= len(answer.sources) <= 3 and answer.cited == []  # the nearest passages, for the user to check
+    assert kit._llm is None  # no minutes of prefill spent on a guess
+    assert make_kit(model=str(tiny_phi3), min_score=0.0).ask("unladen swallow?").model == "tiny-phi3.gguf"
+
+
+class DecliningLLM(LlamaCppLLM):
+    """The real tokenizer and template; the answer is what phi-3 writes when the passages lack it."""
+
+    def stream(self, prompt: str, **_: object) -> Iterator[str]:  # type: ignore[override]
+        return iter(["The passages do not contain ", "the release date."])
+
+
+def test_an_answer_that_declines_is_reported_as_not_found(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+) -> None:
+    kit = make_kit(llm=DecliningLLM(tiny_phi3))
+    kit.ingest([docs])
+    answer = kit.ask("how often are API keys rotated?")
+    assert not answer.found and answer.not_found_reason == "the model found no answer in the passages"
+    assert answer.sources  # what the model was given, listed as the nearest passages

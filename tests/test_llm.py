@@ -11,7 +11,9 @@ from ragkit import llm as llm_module
 from ragkit.errors import ContextMemoryError
 from ragkit.llm import LlamaCppLLM
 
-PREFIX = "<|system|>\nYou answer questions using only the passages. Cite them by number.<|end|>\n<|user|>\nPassages:\n\n"
+PREFIX = (
+    "<|system|>\nYou answer questions using only the passages. Cite them by number.<|end|>\n<|user|>\nPassages:\n\n"
+)
 
 
 def greedy(llm: LlamaCppLLM, prompt: str, prefix: str | None = None) -> str:
