@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,16 +98,206 @@ def build(data: Path, work: Path) -> None:
     )
 
 
+KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+CONFIGS = {"f16": ("f16", False), "f16+fa": ("f16", True), "q8_0+fa": ("q8_0", True), "q4_0+fa": ("q4_0", True)}
+
+
+def measure_speed(model: Path, n_prompt: int, config: str, n_gen: int, threads: int) -> dict[str, object]:
+    """Prefill `n_prompt` tokens, then decode `n_gen` more one at a time (at that depth)."""
+    import random
+
+    import llama_cpp
+
+    kv, flash = CONFIGS[config]
+    load_start = time.perf_counter()
+    llama = llama_cpp.Llama(
+        model_path=str(model),
+        n_ctx=n_prompt + n_gen + 64,
+        n_batch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        flash_attn=flash,
+        type_k=KV_TYPES[kv],
+        type_v=KV_TYPES[kv],
+        verbose=False,
+    )
+    loaded = time.perf_counter()
+    rng = random.Random(0)
+    tokens = [rng.randrange(259, 32000) for _ in range(n_prompt + n_gen)]
+    llama.eval(tokens[:n_prompt])
+    prefilled = time.perf_counter()
+    for token in tokens[n_prompt:]:
+        llama.eval([token])
+    done = time.perf_counter()
+    return {
+        "config": config,
+        "context": n_prompt,
+        "prefill_tok_s": round(n_prompt / (prefilled - loaded), 2),
+        "gen_tok_s": round(n_gen / (done - prefilled), 2),
+        "load_s": round(loaded - load_start, 2),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
+def measure_largest(model: Path, threads: int) -> dict[str, object]:
+    """Allocate the largest context ragkit would allow here (its own plan) and
+    evaluate a short prompt; llama.cpp clears the whole KV buffer when it
+    creates the context, so the pages are resident and VmHWM counts them."""
+    from ragkit.llm import LlamaCppLLM
+    from ragkit.memory import available_memory_bytes, largest_context
+
+    llm = LlamaCppLLM(model, threads=threads)
+    free = available_memory_bytes() or 0
+    weights = model.stat().st_size
+    rows: dict[str, object] = {"available_mb": round(free / 1024**2)}
+    for kv in ("f16", "q8_0", "q4_0"):
+        rows[f"largest_{kv}"] = largest_context(llm.shape, weights, free, kv)
+    n_ctx = int(rows["largest_q8_0"])  # type: ignore[call-overload]
+    plan = llm.plan(n_ctx)
+    start = time.perf_counter()
+    text = "".join(
+        llm.stream("<|user|>\nhello<|end|>\n<|assistant|>\n", n_ctx=n_ctx, max_tokens=4, temperature=0, stop=[])
+    )
+    rows.update(
+        {
+            "n_ctx": n_ctx,
+            "kv_type": plan.kv_type,
+            "flash_attn": plan.flash_attn,
+            "kv_gib": round(plan.kv_bytes / 1024**3, 2),
+            "seconds": round(time.perf_counter() - start, 1),
+            "generated": len(text),
+            "peak_rss_mb": round(peak_rss_mb()),
+        }
+    )
+    return rows
+
+
+QUESTION = "What did the author work on before college?"
+
+
+def measure_ttft(model: Path, data_dir: Path, mode: str, threads: int) -> dict[str, object]:
+    """Time to first token of one question, in this fresh process.
+
+    ragkit-*: `Ragkit.ask_stream` from the call to the first token (retrieval,
+    prompt building, model load, prefill), with the embedder loaded
+    beforehand as in any app or chat session; `raw`: llama-cpp-python
+    loading the model and completing the identical prompt with identical
+    context settings (read from the ragkit run's record)."""
+    import llama_cpp
+
+    from ragkit import Ragkit
+
+    record = data_dir / "ttft_prompt.json"
+    if mode == "raw":
+        saved = json.loads(record.read_text())
+        start = time.perf_counter()
+        llama = llama_cpp.Llama(
+            model_path=str(model),
+            n_ctx=saved["n_ctx"],
+            n_batch=min(512, saved["n_ctx"]),
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=saved["flash_attn"],
+            type_k=KV_TYPES[saved["kv_type"]],
+            type_v=KV_TYPES[saved["kv_type"]],
+            verbose=False,
+        )
+        loaded = time.perf_counter()
+        parts = llama.create_completion(saved["prompt"], max_tokens=8, temperature=0.0, stream=True)
+        next(iter(parts))
+        first = time.perf_counter()
+        return {"mode": mode, "ttft_s": round(first - start, 2), "load_s": round(loaded - start, 2)}
+
+    kit = Ragkit(
+        index="pg", data_dir=data_dir, offline=True, model=str(model), threads=threads,
+        prefix_cache=mode != "ragkit-nocache", max_tokens=256, rerank="off", min_score=0.0,
+    )  # fmt: skip
+    kit.search("warm up the embedder")  # loaded once per process, as in an app or chat session
+    start = time.perf_counter()
+    stream = kit.ask_stream(QUESTION)
+    prepared = time.perf_counter()
+    next(iter(stream))
+    first = time.perf_counter()
+    llm = kit.llm()
+    plan = llm.loaded_plan  # type: ignore[attr-defined]
+    prompt_tokens = llm.count_tokens(stream.prompt)
+    if mode == "ragkit-nocache":
+        record.write_text(
+            json.dumps(
+                {"prompt": stream.prompt, "n_ctx": plan.n_ctx, "kv_type": plan.kv_type, "flash_attn": plan.flash_attn}
+            )
+        )
+    return {
+        "mode": mode,
+        "ttft_s": round(first - start, 2),
+        "until_generation_call_s": round(prepared - start, 2),
+        "prompt_tokens": prompt_tokens,
+        "n_ctx": plan.n_ctx,
+        "prefix_tokens_restored": llm.last_prefix_restored,  # type: ignore[attr-defined]
+    }
+
+
+def run_child(args: list[str]) -> dict[str, object]:
+    """One measurement in a fresh process (clean memory, its own VmHWM)."""
+    result = subprocess.run([sys.executable, __file__, "child", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return {"args": args, "error": result.stderr.strip().splitlines()[-1:]}
+    row: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
     p_build = sub.add_parser("build")
     p_build.add_argument("data", type=Path)
-    for p in (p_build,):
+    p_speed = sub.add_parser("speed")
+    p_speed.add_argument("--contexts", default="1024,4096,16384")
+    p_speed.add_argument("--configs", default="f16,f16+fa,q8_0+fa")
+    p_speed.add_argument("--gen", type=int, default=32)
+    p_ttft = sub.add_parser("ttft")
+    p_ttft.add_argument("paul_graham", type=Path)
+    p_largest = sub.add_parser("largest")
+    p_child = sub.add_parser("child")
+    p_child.add_argument("what")
+    p_child.add_argument("params", nargs="*")
+    for p in (p_build, p_speed, p_ttft, p_largest, p_child):
         p.add_argument("--work", type=Path, default=DEFAULT_WORK)
+        p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    model = args.work / MODEL_NAME
     if args.step == "build":
         build(args.data, args.work)
+    elif args.step == "speed":
+        for n_ctx in [int(c) for c in args.contexts.split(",")]:
+            for config in args.configs.split(","):
+                run_child(
+                    ["speed", str(n_ctx), config, str(args.gen), f"--work={args.work}", f"--threads={args.threads}"]
+                )
+    elif args.step == "largest":
+        run_child(["largest", f"--work={args.work}", f"--threads={args.threads}"])
+    elif args.step == "ttft":
+        import tempfile
+
+        from ragkit import Ragkit
+
+        data_dir = Path(tempfile.mkdtemp(prefix="ragkit-ttft-"))
+        Ragkit(index="pg", data_dir=data_dir, offline=True).ingest([args.paul_graham / "paul_graham_essay.txt"])
+        common = [str(data_dir), f"--work={args.work}", f"--threads={args.threads}"]
+        # nocache first: it records the prompt and context that raw then replays.
+        for mode in ("ragkit-nocache", "raw", "ragkit-cold", "ragkit-cached", "raw", "ragkit-nocache", "ragkit-cached"):
+            run_child(["ttft", mode, *common])
+    elif args.step == "child":
+        if args.what == "speed":
+            n_ctx, config, n_gen = args.params
+            row = measure_speed(model, int(n_ctx), config, int(n_gen), args.threads)
+        elif args.what == "largest":
+            row = measure_largest(model, args.threads)
+        else:
+            mode, data_dir = args.params
+            row = measure_ttft(model, Path(data_dir), mode, args.threads)
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ chromadb, llama_cpp) load only when first needed."""
 from __future__ import annotations
 
 from ragkit.answers import Answer, AnswerStream, Source
+from ragkit.chat import Chat, Turn
 from ragkit.config import Settings
 from ragkit.errors import (
+    ContextMemoryError,
     ContextTooSmallError,
     DocumentError,
     DownloadError,
@@ -30,6 +32,8 @@ __all__ = [
     "REGISTRY",
     "Answer",
     "AnswerStream",
+    "Chat",
+    "ContextMemoryError",
     "ContextTooSmallError",
     "DocumentError",
     "DownloadError",
@@ -50,6 +54,7 @@ __all__ = [
     "Settings",
     "SkippedFile",
     "Source",
+    "Turn",
     "Where",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -76,6 +77,8 @@ class Answer:
     """False when no passage was relevant enough to ask the model (`not_found_reason` says why,
     `sources` are the nearest passages) or when the model said the passages lack the answer."""
     not_found_reason: str | None = None
+    stopped: bool = False
+    """Generation was stopped before the model finished (Ctrl-C); `text` is what it wrote until then."""
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -148,9 +151,26 @@ class AnswerStream:
     """Exactly what the model was given (`ragkit ask --show-context`)."""
     answer: Answer | None = field(default=None, init=False)
 
+    on_answer: Callable[[Answer], None] | None = None
+    """Called with the answer when the stream ends, also when it was stopped."""
+
     def __iter__(self) -> Iterator[str]:
         parts: list[str] = []
-        for token in self._tokens:
-            parts.append(token)
-            yield token
-        self.answer = self._finish("".join(parts))
+        try:
+            for token in self._tokens:
+                parts.append(token)
+                yield token
+        except BaseException:
+            # Stopped (Ctrl-C, or the consumer closed the stream): what was
+            # generated so far is still an answer, marked as stopped.
+            close = getattr(self._tokens, "close", None)
+            if close is not None:
+                close()
+            self._settle(dataclasses.replace(self._finish("".join(parts)), stopped=True))
+            raise
+        self._settle(self._finish("".join(parts)))
+
+    def _settle(self, answer: Answer) -> None:
+        self.answer = answer
+        if self.on_answer is not None:
+            self.on_answer(answer)

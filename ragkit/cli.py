@@ -4,12 +4,13 @@ ragkit modules are imported inside commands so `ragkit --help` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -427,6 +428,139 @@ def ask(
         out.print()
         assert stream.answer is not None
         _print_sources(stream.answer, explain, all_sources)
+
+
+# -- chat ----------------------------------------------------------------------
+
+CHAT_HELP = """Ask questions in a row; follow-ups can refer to earlier answers.
+  /sources   the passages behind the last answer
+  /reset     forget the conversation
+  /help      this text
+  /exit      leave (also Ctrl-D)
+Ctrl-C stops an answer being written and keeps the session."""
+
+
+def _open_readline_history(path: Path) -> Callable[[], None]:
+    """Arrow-key history across sessions, where the platform has readline."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline
+        return lambda: None
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+
+    return save
+
+
+@app.command()
+def chat(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A registry name or a .gguf path.")] = None,
+    ctx: Annotated[Optional[int], typer.Option("--ctx", help="Largest context to use (256-131072).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Tokens reserved for each answer.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--top-k", help="Passages to retrieve per question.")] = None,
+    where: WhereOpt = None,
+    rewrite: Annotated[
+        Optional[str],
+        typer.Option("--rewrite", help="Follow-ups to standalone queries: auto, llm, concat or off."),
+    ] = None,
+    history_tokens: Annotated[
+        Optional[int], typer.Option("--history-tokens", help="Earlier turns kept in the prompt, in tokens.")
+    ] = None,
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Talk with your documents: questions in a row, answers streamed and cited."""
+    from ragkit.chat import Chat
+
+    with _handled(debug):
+        kit = _kit(
+            index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,
+            chat_rewrite=rewrite, chat_history_tokens=history_tokens,
+        )  # fmt: skip
+        with _download_progress(disable=False) as on_download:
+            kit.llm(on_download)
+        if kit.model_warning:
+            err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
+        session = Chat(kit, where=where)
+        save_history = _open_readline_history(kit.settings.data_dir / "chat_history")
+        err.print(f"[dim]ragkit chat on index '{escape(kit.settings.index)}' — /help for commands, Ctrl-D to leave[/]")
+        try:
+            while True:
+                try:
+                    line = input("\n> ").strip()
+                except KeyboardInterrupt:
+                    err.print("\n[dim](Ctrl-D or /exit to leave)[/]")
+                    continue
+                except EOFError:
+                    out.print()
+                    break
+                if not line:
+                    continue
+                if line.startswith("/"):
+                    if not _chat_command(line, session):
+                        break
+                    continue
+                _chat_turn(session, line)
+        finally:
+            save_history()
+
+
+def _chat_command(line: str, session: Any) -> bool:
+    """Run a /command; False means leave the session."""
+    command = line.split()[0].lower()
+    if command in ("/exit", "/quit", "/q"):
+        return False
+    if command == "/reset":
+        session.reset()
+        out.print("[dim]Conversation forgotten; the next question stands alone.[/]")
+    elif command == "/sources":
+        if not session.sources:
+            out.print("[dim]No answer yet.[/]")
+        for s in session.sources:
+            cited = session.turns[-1].answer.cited
+            mark = "[green]✓[/]" if s.number in cited else " "
+            out.print(f" {mark} [{s.number}] [cyan]{escape(s.location())}[/] [dim]score {s.score:.3f}[/]")
+            out.print(f"       [dim]{escape(_snippet(s.text, 160))}[/]")
+    elif command == "/help":
+        out.print(CHAT_HELP, markup=False)
+    else:
+        err.print(f"[yellow]unknown command {escape(command)}: /help lists them[/]")
+    return True
+
+
+def _chat_turn(session: Any, question: str) -> None:
+    """Stream one answer; Ctrl-C stops it (the partial answer stays in the conversation)."""
+    from ragkit.errors import RagkitError
+
+    try:
+        stream = session.ask_stream(question)
+        for token in stream:
+            out.print(token, end="", markup=False)
+    except KeyboardInterrupt:
+        out.print("\n[yellow](stopped)[/]")
+        return
+    except RagkitError as exc:  # a bad filter or a context that does not fit: the session goes on
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return
+    out.print()
+    answer = stream.answer
+    if answer is None:
+        return
+    if not answer.found:
+        _print_sources(answer)
+    elif answer.cited_sources:
+        cited = ", ".join(f"[{s.number}] {escape(s.location())}" for s in answer.cited_sources)
+        out.print(f"[dim]Sources: {cited} — /sources for all passages[/]")
+    else:
+        out.print("[dim](the answer cites no passage — /sources lists what it was given)[/]")
 
 
 # -- eval ----------------------------------------------------------------------

@@ -85,6 +85,12 @@ class Settings:
     min_score: float = 0.3
     """ask answers "not found" without running the model when no passage's cosine similarity to the question
     reaches this (all-MiniLM-L6-v2: on-topic questions scored 0.34-0.88, off-topic ones mostly below 0.3); 0: off."""
+    chat_history_tokens: int = 1024
+    """ragkit chat: earlier questions and answers kept in the prompt, newest first, up to this many tokens."""
+    chat_rewrite: str = "auto"
+    """ragkit chat: how a follow-up becomes a standalone search query. "auto": the model rewrites questions
+    that lean on earlier turns ("and who does it?"); "llm": every follow-up; "concat": the previous query
+    joined to it, no model call; "off"."""
     model: str | None = None
     """LLM: a registry name or a GGUF path. None: the default registry model."""
     ctx: int = 4096
@@ -183,6 +189,8 @@ class Settings:
             raise ConfigError(f"kv_cache {settings.kv_cache!r} is not known", f"use auto, {', '.join(KV_TYPES)}")
         if settings.flash_attn not in FLASH_ATTN_MODES:
             raise ConfigError(f"flash_attn {settings.flash_attn!r} is not known", "use auto, on or off")
+        if settings.chat_rewrite not in ("auto", "llm", "concat", "off"):
+            raise ConfigError(f"chat_rewrite {settings.chat_rewrite!r} is not known", "use auto, llm, concat or off")
         if settings.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb {settings.max_file_mb} must be positive", "use a size in MB, e.g. 100")
         return settings

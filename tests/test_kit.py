@@ -15,11 +15,11 @@ from ragkit.prompting import build_prompt
 
 def test_public_surface_is_pinned() -> None:
     assert set(ragkit.__all__) == {
-        "REGISTRY", "Answer", "AnswerStream", "ContextTooSmallError", "DocumentError", "DownloadError",
+        "REGISTRY", "Answer", "AnswerStream", "Chat", "ContextMemoryError", "ContextTooSmallError", "DocumentError", "DownloadError",
         "DownloadProgress", "EmptyIndexError", "ForgetReport", "IndexFormatError", "IndexLockedError", "IndexStatus",
         "IngestProgress",
         "IngestReport", "ModelNotFoundError", "ModelSpec", "NoMatchError", "Ragkit", "RagkitError", "Retrieval",
-        "Settings", "SkippedFile", "Source", "Where", "__version__",
+        "Settings", "SkippedFile", "Source", "Turn", "Where", "__version__",
     }  # fmt: skip
     # What apps call: ask/search take a filter, search a retriever mode.
     import inspect

@@ -1,0 +1,167 @@
+"""A conversation over the indexed documents: each question is answered
+from freshly retrieved passages, with the earlier turns (questions and
+answers, trimmed to a token budget) in the prompt, and a follow-up such as
+"and who does it?" is rewritten into a standalone query before retrieval."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ragkit.answers import Answer, AnswerStream, Source
+from ragkit.filters import Where
+from ragkit.kit import Ragkit
+from ragkit.prompts import load_prompt
+
+log = logging.getLogger(__name__)
+
+REWRITE_MODES = ("auto", "llm", "concat", "off")
+# Words that make a question lean on what came before.
+_REFERRING = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|him|his|she|her|hers|there|then|"
+    r"one|ones|same|former|latter|above|else|also|too|more|again)\b|^(and|but|or|so|what about|how about)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+_STOP_TEXT = (
+    "a an the and or but of to in on for with is are was were be been do does did how what when where why "
+    "which who whom whose it its this that these those there then i you he she we they me him her us them "
+    "my your his our their can could should would will shall may might must about also too more again"
+)
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    """What the user typed."""
+    query: str
+    """What was searched: the question, or its standalone rewrite."""
+    answer: Answer
+
+
+class Chat:
+    """An interactive session on one index.
+
+    >>> chat = Chat(kit)
+    >>> for token in (stream := chat.ask_stream("How are API keys rotated?")):
+    ...     show(token)
+    >>> chat.ask("And who does it?")          # retrieved as a standalone query
+    >>> chat.sources                          # passages behind the last answer
+    >>> chat.reset()
+    """
+
+    def __init__(
+        self,
+        kit: Ragkit,
+        *,
+        where: Where | Iterable[str] | None = None,
+        history_tokens: int | None = None,
+        rewrite: str | None = None,
+    ) -> None:
+        self.kit = kit
+        self.where = where
+        self.history_tokens = kit.settings.chat_history_tokens if history_tokens is None else history_tokens
+        self.rewrite = rewrite or kit.settings.chat_rewrite
+        if self.rewrite not in REWRITE_MODES:
+            raise ValueError(f"rewrite must be one of {REWRITE_MODES}, not {self.rewrite!r}")
+        self.turns: list[Turn] = []
+
+    @property
+    def sources(self) -> list[Source]:
+        """The passages the last answer was given (the nearest ones when it found nothing)."""
+        return self.turns[-1].answer.sources if self.turns else []
+
+    def reset(self) -> None:
+        """Forget the conversation: the next question stands alone."""
+        self.turns.clear()
+
+    def ask_stream(self, question: str) -> AnswerStream:
+        """Answer `question` in the context of the conversation; the turn is
+        recorded when the stream ends (also when it is stopped early)."""
+        query = self.standalone_query(question)
+        if query != question:
+            log.info("searching for the standalone query %r", query)
+        stream = self.kit.ask_stream(question, where=self.where, history=self.history_messages(), search_query=query)
+        stream.on_answer = lambda answer: self.turns.append(Turn(question, query, answer))
+        return stream
+
+    def ask(self, question: str) -> Answer:
+        stream = self.ask_stream(question)
+        for _ in stream:
+            pass
+        assert stream.answer is not None
+        return stream.answer
+
+    def history_messages(self) -> list[dict[str, str]]:
+        """The most recent turns that fit in `history_tokens`, oldest first."""
+        if not self.turns or self.history_tokens <= 0:
+            return []
+        llm = self.kit.llm()
+        kept: list[dict[str, str]] = []
+        used = 0
+        for turn in reversed(self.turns):
+            pair = [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer.text}]
+            cost = sum(llm.count_tokens(m["content"]) + 4 for m in pair)  # + the role markers
+            if used + cost > self.history_tokens:
+                break
+            kept[:0] = pair
+            used += cost
+        return kept
+
+    def standalone_query(self, question: str) -> str:
+        """What to search for: the question itself when it stands alone, else
+        a rewrite by the model ("llm"), or the previous question joined to it
+        ("concat", and whenever the model's rewrite is unusable)."""
+        if not self.turns or self.rewrite == "off":
+            return question
+        previous = self.turns[-1].query
+        joined = f"{previous} {question}"
+        if self.rewrite == "concat" or (self.rewrite == "auto" and not _leans_on_context(question)):
+            return joined if self.rewrite == "concat" else question
+        rewritten = self._rewrite_with_llm(question)
+        if rewritten is None:
+            return joined
+        return rewritten
+
+    def _rewrite_with_llm(self, question: str) -> str | None:
+        llm = self.kit.llm()
+        recent = self.turns[-3:]
+        conversation = "\n".join(f"User: {t.question}\nAssistant: {_first_sentence(t.answer.text)}" for t in recent)
+        if llm.chat_template:
+            user = load_prompt("condense_user").format(conversation=conversation, question=question)
+            prompt = llm.render_chat(
+                [{"role": "system", "content": load_prompt("condense_system")}, {"role": "user", "content": user}]
+            )
+            stop = ["<|end|>", "<|endoftext|>", "\n"]
+        else:
+            prompt = load_prompt("condense_completion").format(conversation=conversation, question=question)
+            stop = ["\n"]
+        n_ctx = min(self.kit.settings.ctx, llm.n_ctx_train)
+        if llm.count_tokens(prompt) + 64 > n_ctx:
+            return None
+        text = "".join(llm.stream(prompt, n_ctx=n_ctx, max_tokens=48, temperature=0.0, stop=stop)).strip()
+        text = text.strip("\"' ")
+        # A small model may answer instead of rewriting, or drift: keep the
+        # rewrite only if it is short and about the conversation's words.
+        context_words = _content_words(question + " " + " ".join(t.query for t in recent))
+        if not text or len(text) > 300 or not _content_words(text) & context_words:
+            log.info("discarding the model's query rewrite %r", text)
+            return None
+        return text
+
+
+def _leans_on_context(question: str) -> bool:
+    words = _WORD.findall(question)
+    return len(words) <= 3 or bool(_REFERRING.search(question.strip()))
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP_WORDS and len(w) > 2}
+
+
+def _first_sentence(text: str, limit: int = 300) -> str:
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return first[:limit]
