@@ -116,7 +116,9 @@ def docs(tmp_path: Path) -> Path:
 def cli(data_dir: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed `ragkit` console script in a subprocess."""
 
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "RAGKIT_DATA_DIR": str(data_dir),

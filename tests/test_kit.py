@@ -15,7 +15,8 @@ from ragkit.prompting import build_prompt
 
 def test_public_surface_is_pinned() -> None:
     assert set(ragkit.__all__) == {
-        "REGISTRY", "Answer", "AnswerStream", "Chat", "ContextMemoryError", "ContextTooSmallError", "DocumentError", "DownloadError",
+        "REGISTRY", "Answer", "AnswerStream", "Chat", "ContextMemoryError", "ContextTooSmallError", "DocumentError",
+        "DownloadError",
         "DownloadProgress", "EmptyIndexError", "ForgetReport", "IndexFormatError", "IndexLockedError", "IndexStatus",
         "IngestProgress",
         "IngestReport", "ModelNotFoundError", "ModelSpec", "NoMatchError", "Ragkit", "RagkitError", "Retrieval",
