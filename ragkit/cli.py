@@ -22,7 +22,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from ragkit import Ragkit
-    from ragkit.answers import Answer, Source
+    from ragkit.answers import Answer, AnswerStream, Source
     from ragkit.ingest import IngestReport
 
 app = typer.Typer(
@@ -357,7 +357,7 @@ def _print_sources(answer: Answer, explain: bool = False, all_sources: bool = Fa
     if not answer.found:
         reason = f": {answer.not_found_reason}" if answer.not_found_reason else ""
         out.print(f"[yellow bold]Not found in your documents[/][yellow]{escape(reason)}.[/] Nearest passages:")
-        for s in answer.sources:
+        for s in answer.sources[:5]:
             out.print(f"   [{s.number}] [cyan]{escape(s.location())}[/] [dim]score {s.score:.3f}[/]")
             out.print(f"       [dim]{escape(_snippet(s.text, 100))}[/]")
         return
@@ -390,6 +390,14 @@ def ask(
         Optional[float],
         typer.Option("--min-score", help="Say 'not found' without asking the model below this similarity (0: off)."),
     ] = None,
+    doc: Annotated[
+        Optional[list[Path]],
+        typer.Option("--doc", help="Answer from this whole indexed file instead of retrieved passages (repeatable)."),
+    ] = None,
+    scope: Annotated[
+        Optional[list[Path]],
+        typer.Option("--scope", help="Answer from every indexed file under this folder, read whole (repeatable)."),
+    ] = None,
     all_sources: Annotated[
         bool, typer.Option("--all-sources", help="List every passage given to the model, not only the cited.")
     ] = False,
@@ -412,7 +420,10 @@ def ask(
             kit.llm(on_download)
         if kit.model_warning:
             err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
-        stream = kit.ask_stream(question, where=where)
+        if doc or scope:
+            stream = _ask_documents(kit, question, [*(doc or []), *(scope or [])], quiet=as_json)
+        else:
+            stream = kit.ask_stream(question, where=where)
         if show_context and not as_json:
             out.rule("what the model saw")
             out.print(stream.prompt, markup=False, highlight=False)
@@ -428,6 +439,33 @@ def ask(
         out.print()
         assert stream.answer is not None
         _print_sources(stream.answer, explain, all_sources)
+
+
+def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool) -> AnswerStream:
+    """Whole-document answer; a progress bar while long documents are read part by part."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ragkit.documents import DocumentProgress
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(p: DocumentProgress) -> None:
+        label = "Reading the documents part by part" if p.phase == "read" else "Condensing the notes"
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=p.total)
+        progress.update(tasks[label], completed=p.done, total=p.total)
+
+    with progress:
+        return kit.ask_documents(question, paths, on_progress=on_progress)
 
 
 # -- chat ----------------------------------------------------------------------

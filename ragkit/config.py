@@ -95,6 +95,9 @@ class Settings:
     """LLM: a registry name or a GGUF path. None: the default registry model."""
     ctx: int = 4096
     """Largest n_ctx ask may use; the real n_ctx is sized to the prompt."""
+    doc_ctx: int = 131072
+    """Largest context a whole-document answer (ask --doc) may use, memory permitting; longer documents
+    are read part by part in contexts of `ctx` tokens."""
     max_tokens: int = 512
     """Tokens reserved for the answer."""
     temperature: float = 0.0
@@ -162,6 +165,8 @@ class Settings:
             )
         if not 256 <= settings.ctx <= 131072:
             raise ConfigError(f"ctx {settings.ctx} is out of range", "use a value from 256 to 131072")
+        if not 256 <= settings.doc_ctx <= 131072:
+            raise ConfigError(f"doc_ctx {settings.doc_ctx} is out of range", "use a value from 256 to 131072")
         if settings.chunk_tokens < 32:
             raise ConfigError(f"chunk_tokens {settings.chunk_tokens} is too small", "use at least 32")
         if not 0 <= settings.chunk_overlap <= settings.chunk_tokens // 2:

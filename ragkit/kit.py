@@ -12,6 +12,7 @@ from typing import Any
 
 from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, check_citations, says_not_found
 from ragkit.config import Settings
+from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError, NoMatchError
 from ragkit.filters import Where
@@ -312,6 +313,52 @@ class Ragkit:
             )
 
         return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text)
+
+    def ask_documents(
+        self,
+        question: str,
+        paths: Iterable[str | Path],
+        *,
+        on_progress: DocumentProgressCallback | None = None,
+        on_download: Callable[[DownloadProgress], None] | None = None,
+    ) -> AnswerStream:
+        """Answer from whole documents rather than retrieved passages: every
+        indexed file among `paths` (files, or folders for all indexed files
+        under them) is read entirely, in one context when it fits (up to
+        `doc_ctx` and free memory), else part by part (see ragkit.documents;
+        `on_progress` reports the parts read)."""
+        files = self._document_files(paths)
+        llm = self.llm(on_download)
+        s = self.settings
+        section_tokens = max(64, min(SECTION_TOKENS, min(s.ctx, llm.n_ctx_train) // 3))
+        sections = sections_of(llm, [self.keywords.chunks_of(f) for f in files], section_tokens)
+        if not sections:
+            raise NoMatchError(f"{', '.join(files)} has no indexed text", "run ragkit ingest on it again")
+        reader = DocumentReader(
+            llm, s.max_tokens, s.temperature, doc_ctx=s.doc_ctx, part_ctx=s.ctx, warning=self.model_warning
+        )
+        return reader.answer(question, sections, on_progress)
+
+    def _document_files(self, paths: Iterable[str | Path]) -> list[str]:
+        indexed = sorted(path for path, _, _ in self.keywords.indexed_files())
+        if not indexed:
+            raise EmptyIndexError(f"index '{self.settings.index}' is empty", "run: ragkit ingest PATH")
+        chosen: list[str] = []
+        for given in paths:
+            target = Path(given).expanduser().resolve()
+            if target.is_dir():
+                found = [p for p in indexed if Path(p).is_relative_to(target)]
+                if not found:
+                    raise NoMatchError(f"{given}: no indexed file under this folder", f"run: ragkit ingest {given}")
+            elif str(target) in indexed:
+                found = [str(target)]
+            else:
+                hint = f"run: ragkit ingest {given}" if target.exists() else "check the path with ragkit status"
+                raise NoMatchError(f"{given}: not in index '{self.settings.index}'", hint)
+            chosen += [p for p in found if p not in chosen]
+        if not chosen:
+            raise NoMatchError("no document given", "pass a file or folder")
+        return chosen
 
     def ask(self, question: str, *, where: Where | Iterable[str] | None = None) -> Answer:
         stream = self.ask_stream(question, where=where)

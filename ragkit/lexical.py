@@ -80,6 +80,17 @@ class KeywordIndex:
         with self._lock:
             return self._db.execute("SELECT path, kind, mtime_ns FROM files WHERE sha256 != ''").fetchall()
 
+    def chunks_of(self, path: str) -> list[KeywordHit]:
+        """Every chunk of one file, in document order (whole-document answers)."""
+        if not self.path.is_file():
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, path, text, meta FROM chunks WHERE path = ? ORDER BY json_extract(meta, '$.chunk'), rowid",
+                (path,),
+            ).fetchall()
+        return [KeywordHit(id=r[0], path=r[1], text=r[2], meta=json.loads(r[3]), score=0.0) for r in rows]
+
     def count(self) -> int:
         """Chunks in the keyword index."""
         return self._count("SELECT count(*) FROM chunks")

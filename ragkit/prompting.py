@@ -34,7 +34,7 @@ def quote_passage(text: str) -> str:
     return re.sub(r"<(/?passage)", lambda m: "\u2039" + m.group(1), text, flags=re.IGNORECASE)
 
 
-def _passages_text(sources: list[Source]) -> str:
+def passages_text(sources: list[Source]) -> str:
     template = load_prompt("passage")
     return "\n\n".join(
         template.format(number=s.number, location=s.location(), text=quote_passage(s.text)) for s in sources
@@ -51,7 +51,7 @@ def _render(
     passages: str | None = None,
     history: list[dict[str, str]] | None = None,
 ) -> str:
-    passages = _passages_text(sources) if passages is None else passages
+    passages = passages_text(sources) if passages is None else passages
     if llm.chat_template:
         # Earlier turns carry only questions and answers, not their passages,
         # to keep the prompt short; within one process llama.cpp reuses the
@@ -133,7 +133,7 @@ def build_prompt(
     used = base
     for candidate in candidates:
         numbered = replace(candidate, number=len(chosen) + 1)
-        cost = llm.count_tokens(_passages_text([numbered])) + 2  # + the blank line between passages
+        cost = llm.count_tokens(passages_text([numbered])) + 2  # + the blank line between passages
         if used + cost <= budget:
             chosen.append(numbered)
             used += cost
