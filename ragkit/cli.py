@@ -41,6 +41,10 @@ IndexOpt = Annotated[
     Optional[str], typer.Option("--index", "-i", help="Index name (default: from config, else 'default').")
 ]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Where indexes and models live.")]
+GpuLayersOpt = Annotated[
+    Optional[int],
+    typer.Option("--gpu-layers", help="Layers to offload to the GPU, -1 for all (llama.cpp GPU builds; see doctor)."),
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 OfflineOpt = Annotated[Optional[bool], typer.Option("--offline/--online", help="Never touch the network.")]
@@ -386,6 +390,7 @@ def ask(
     explain: ExplainOpt = False,
     rerank: RerankOpt = None,
     mmr: MmrOpt = None,
+    gpu_layers: GpuLayersOpt = None,
     min_score: Annotated[
         Optional[float],
         typer.Option("--min-score", help="Say 'not found' without asking the model below this similarity (0: off)."),
@@ -414,12 +419,15 @@ def ask(
     with _handled(debug):
         kit = _kit(
             index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
-            rerank=rerank, mmr_lambda=mmr, min_score=min_score,
+            rerank=rerank, mmr_lambda=mmr, min_score=min_score, gpu_layers=gpu_layers,
         )  # fmt: skip
         with _download_progress(disable=as_json) as on_download:
             kit.llm(on_download)
-        if kit.model_warning:
-            err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
+        _warn_model(kit)
+        if (doc or scope) and where:
+            from ragkit.errors import ConfigError
+
+            raise ConfigError("--where does not apply to --doc or --scope", "name the files with --doc or --scope")
         if doc or scope:
             stream = _ask_documents(kit, question, [*(doc or []), *(scope or [])], quiet=as_json)
         else:
@@ -439,6 +447,14 @@ def ask(
         out.print()
         assert stream.answer is not None
         _print_sources(stream.answer, explain, all_sources)
+
+
+def _warn_model(kit: Ragkit) -> None:
+    if kit.model_warning:
+        err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
+    llm = kit.llm()
+    if kit.settings.gpu_layers and not getattr(llm, "gpu_offload", True):
+        err.print("[yellow]warning: this llama.cpp build has no GPU backend; --gpu-layers has no effect[/]")
 
 
 def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool) -> AnswerStream:
@@ -510,6 +526,7 @@ def chat(
     history_tokens: Annotated[
         Optional[int], typer.Option("--history-tokens", help="Earlier turns kept in the prompt, in tokens.")
     ] = None,
+    gpu_layers: GpuLayersOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -521,12 +538,11 @@ def chat(
     with _handled(debug):
         kit = _kit(
             index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,
-            chat_rewrite=rewrite, chat_history_tokens=history_tokens,
+            chat_rewrite=rewrite, chat_history_tokens=history_tokens, gpu_layers=gpu_layers,
         )  # fmt: skip
         with _download_progress(disable=False) as on_download:
             kit.llm(on_download)
-        if kit.model_warning:
-            err.print(f"[yellow]warning: {escape(kit.model_warning)}[/]")
+        _warn_model(kit)
         session = Chat(kit, where=where)
         save_history = _open_readline_history(kit.settings.data_dir / "chat_history")
         err.print(f"[dim]ragkit chat on index '{escape(kit.settings.index)}' — /help for commands, Ctrl-D to leave[/]")

@@ -140,10 +140,17 @@ class LlamaCppLLM:
         raises ContextMemoryError (naming the largest context that fits)
         instead of letting the OS kill the process."""
         free = available_memory_bytes()
+        weights = 0 if self.gpu_layers and self.gpu_offload else self.model_path.stat().st_size
         if free is not None and self._plan is not None:
-            free += self._plan.kv_bytes  # a reload frees the current context first
-        weights = 0 if self.gpu_layers else self.model_path.stat().st_size
+            free += self._plan.kv_bytes + weights  # a reload frees the loaded model and context first
         return plan_context(self.shape, weights, n_ctx, free, kv_cache=self.kv_cache, flash_attn=self.flash_attn)
+
+    @cached_property
+    def gpu_offload(self) -> bool:
+        """Whether llama.cpp was built with a GPU backend, so `gpu_layers` takes effect."""
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
 
     @cached_property
     def _add_bos(self) -> bool:

@@ -213,3 +213,11 @@ def test_search_explains_retrievers_and_filters_with_where(cli: Cli, docs: Path,
     assert no_match.returncode == 4 and "no indexed passage matches path=*.pdf" in no_match.stderr
     bad = cli("search", "quota", "--where", "size>3")
     assert bad.returncode == 2 and "cannot read --where" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gpu_layers_on_a_cpu_build_says_it_has_no_effect(cli: Cli, docs: Path, tiny_phi3: Path) -> None:
+    ingest_json(cli, str(docs))
+    result = cli("ask", "how often are API keys rotated?", "--model", str(tiny_phi3), "--gpu-layers", "-1",
+                 "--max-tokens", "4")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no GPU backend; --gpu-layers has no effect" in result.stderr
