@@ -137,6 +137,35 @@ def check_citations(text: str, n_sources: int) -> tuple[str, list[int], list[int
     return cleaned, parse_citations(cleaned, n_sources), sorted(invalid)
 
 
+def generated_answer(
+    question: str,
+    text: str,
+    sources: list[Source],
+    *,
+    model: str,
+    prompt_tokens: int,
+    n_ctx: int,
+    warning: str | None,
+) -> Answer:
+    """The Answer for what a model wrote from `sources`: citations checked
+    (those of passages not given removed), and "not found" when it declined."""
+    text, cited, invalid = check_citations(text.strip(), len(sources))
+    declined = says_not_found(text)
+    return Answer(
+        question=question,
+        text=text,
+        sources=sources,
+        cited=cited,
+        invalid_citations=invalid,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        n_ctx=n_ctx,
+        warning=warning,
+        found=not declined,
+        not_found_reason="the model found no answer in the passages" if declined else None,
+    )
+
+
 @dataclass
 class AnswerStream:
     """Iterate for the answer's text as it is generated; `sources` are known

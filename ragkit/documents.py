@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ragkit.answers import Answer, AnswerStream, Source, check_citations, says_not_found
+from ragkit.answers import Answer, AnswerStream, Source, generated_answer
 from ragkit.errors import ContextMemoryError
 from ragkit.lexical import KeywordHit
 from ragkit.llm import LLM, choose_n_ctx
@@ -233,20 +233,9 @@ class DocumentReader:
         llm = self.llm
 
         def finish(text: str) -> Answer:
-            text, cited, invalid = check_citations(text.strip(), len(sections))
-            declined = says_not_found(text)
-            return Answer(
-                question=question,
-                text=text,
-                sources=sections,
-                cited=cited,
-                invalid_citations=invalid,
-                model=llm.name,
-                prompt_tokens=prompt_tokens,
-                n_ctx=n_ctx,
+            return generated_answer(
+                question, text, sections, model=llm.name, prompt_tokens=prompt_tokens, n_ctx=n_ctx,
                 warning=self.warning,
-                found=not declined,
-                not_found_reason="the model found no answer in the documents" if declined else None,
-            )
+            )  # fmt: skip
 
         return AnswerStream(sections, llm.name, self.warning, tokens, finish, prompt=prompt)

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, check_citations, says_not_found
+from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generated_answer
 from ragkit.config import Settings
 from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
@@ -294,23 +294,13 @@ class Ragkit:
         )
 
         def finish(text: str) -> Answer:
-            text, cited, invalid = check_citations(text.strip(), len(prompt.sources))
-            if invalid:
-                log.info("removed citations of passages that were not given: %s", invalid)
-            declined = says_not_found(text)
-            return Answer(
-                question=question,
-                text=text,
-                sources=prompt.sources,
-                cited=cited,
-                invalid_citations=invalid,
-                model=llm.name,
-                prompt_tokens=prompt.tokens,
-                n_ctx=n_ctx,
+            answer = generated_answer(
+                question, text, prompt.sources, model=llm.name, prompt_tokens=prompt.tokens, n_ctx=n_ctx,
                 warning=self.model_warning,
-                found=not declined,
-                not_found_reason="the model found no answer in the passages" if declined else None,
-            )
+            )  # fmt: skip
+            if answer.invalid_citations:
+                log.info("removed citations of passages that were not given: %s", answer.invalid_citations)
+            return answer
 
         return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text)
 
