@@ -107,7 +107,8 @@ class Settings:
     kv_cache: str = "auto"
     """KV cache type: "auto" (f16 when it fits in free memory, else q8_0, else q4_0), or one of those."""
     flash_attn: str = "auto"
-    """"auto": on for quantized KV caches and contexts above 4096; "on"; "off" (f16 cache only)."""
+    """"auto" and "off": only for quantized KV caches, which need it (on CPU it slowed generation 2x);
+    "on": also with an f16 cache (it saves some compute-buffer memory at long contexts)."""
     prefix_cache: bool = True
     """Save the evaluated system prompt and instructions on disk and restore them on the next ask."""
     chroma_url: str | None = None
