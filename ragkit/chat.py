@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ragkit.answers import Answer, AnswerStream, Source
 from ragkit.filters import Where
 from ragkit.kit import Ragkit
-from ragkit.prompts import load_prompt
+from ragkit.llm import choose_n_ctx
+from ragkit.prompting import render_task, stops_for
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +131,14 @@ class Chat:
         llm = self.kit.llm()
         recent = self.turns[-3:]
         conversation = "\n".join(f"User: {t.question}\nAssistant: {_first_sentence(t.answer.text)}" for t in recent)
-        if llm.chat_template:
-            user = load_prompt("condense_user").format(conversation=conversation, question=question)
-            prompt = llm.render_chat(
-                [{"role": "system", "content": load_prompt("condense_system")}, {"role": "user", "content": user}]
-            )
-            stop = ["<|end|>", "<|endoftext|>", "\n"]
-        else:
-            prompt = load_prompt("condense_completion").format(conversation=conversation, question=question)
-            stop = ["\n"]
-        n_ctx = min(self.kit.settings.ctx, llm.n_ctx_train)
-        if llm.count_tokens(prompt) + 64 > n_ctx:
+        prompt = render_task(llm, "condense", system="condense_system", conversation=conversation, question=question)
+        ctx_limit = min(self.kit.settings.ctx, llm.n_ctx_train)
+        prompt_tokens = llm.count_tokens(prompt)
+        if prompt_tokens + 64 > ctx_limit:
             return None
+        # Sized to this short prompt, so an already loaded context serves it.
+        n_ctx = choose_n_ctx(prompt_tokens, 48, ctx_limit)
+        stop = [*stops_for(llm), "\n"]
         text = "".join(llm.stream(prompt, n_ctx=n_ctx, max_tokens=48, temperature=0.0, stop=stop)).strip()
         text = text.strip("\"' ")
         # A small model may answer instead of rewriting, or drift: keep the

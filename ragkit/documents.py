@@ -18,8 +18,7 @@ from ragkit.answers import Answer, AnswerStream, Source, generated_answer
 from ragkit.errors import ContextMemoryError
 from ragkit.lexical import KeywordHit
 from ragkit.llm import LLM, choose_n_ctx
-from ragkit.prompting import CHAT_STOPS, COMPLETION_STOPS, build_prompt, passages_text
-from ragkit.prompts import load_prompt
+from ragkit.prompting import build_prompt, passages_text, render_task, stops_for
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +148,9 @@ class DocumentReader:
         prompt = self._render("doc_reduce", notes="\n\n".join(notes), question=question)
         tokens_used = llm.count_tokens(prompt)
         n_ctx = choose_n_ctx(tokens_used, self.max_tokens, ctx)
-        stop = CHAT_STOPS if llm.chat_template else COMPLETION_STOPS
-        tokens = llm.stream(prompt, n_ctx=n_ctx, max_tokens=self.max_tokens, temperature=self.temperature, stop=stop)
+        tokens = llm.stream(
+            prompt, n_ctx=n_ctx, max_tokens=self.max_tokens, temperature=self.temperature, stop=stops_for(llm)
+        )
         return self._stream(question, sections, tokens, prompt, tokens_used, n_ctx)
 
     def _pack(self, question: str, sections: list[Source], budget: int) -> list[list[Source]]:
@@ -170,9 +170,10 @@ class DocumentReader:
     def _notes(self, question: str, passages: str, ctx: int, note_tokens: int) -> str:
         prompt = self._render("doc_map", passages=passages, question=question)
         n_ctx = choose_n_ctx(self.llm.count_tokens(prompt), note_tokens, ctx)
-        stop = CHAT_STOPS if self.llm.chat_template else COMPLETION_STOPS
         text = "".join(
-            self.llm.stream(prompt, n_ctx=n_ctx, max_tokens=note_tokens, temperature=self.temperature, stop=stop)
+            self.llm.stream(
+                prompt, n_ctx=n_ctx, max_tokens=note_tokens, temperature=self.temperature, stop=stops_for(self.llm)
+            )
         ).strip()
         return "" if not text or text.upper().startswith("NONE") else text
 
@@ -187,15 +188,13 @@ class DocumentReader:
         """Shorten the notes until the final prompt fits: groups of notes are
         read again like parts of the document."""
         budget = ctx - self.max_tokens - self.llm.count_tokens(self._render("doc_reduce", notes="", question=question))
+        part_budget = ctx - note_tokens - self.llm.count_tokens(self._render("doc_map", passages="", question=question))
         for _ in range(MAX_CONDENSE_ROUNDS):
             sizes = [self.llm.count_tokens(n) + 2 for n in notes]
             if sum(sizes) <= budget or len(notes) <= 1:
                 break
             groups: list[list[str]] = [[]]
             used = 0
-            part_budget = (
-                ctx - note_tokens - self.llm.count_tokens(self._render("doc_map", passages="", question=question))
-            )
             for note, size in zip(notes, sizes, strict=True):
                 if groups[-1] and used + size > part_budget:
                     groups.append([])
@@ -223,9 +222,7 @@ class DocumentReader:
         return kept
 
     def _render(self, template: str, **fields: str) -> str:
-        if self.llm.chat_template:
-            return self.llm.render_chat([{"role": "user", "content": load_prompt(f"{template}_user").format(**fields)}])
-        return load_prompt(f"{template}_completion").format(**fields)
+        return render_task(self.llm, template, **fields)
 
     def _stream(
         self, question: str, sections: list[Source], tokens: Iterator[str], prompt: str, prompt_tokens: int, n_ctx: int

@@ -98,10 +98,6 @@ class ContextPlan:
     kv_bytes: int
     """The KV cache's size at n_ctx."""
 
-    def serves(self, other: ContextPlan) -> bool:
-        """A loaded context of this plan can run a prompt planned as `other`."""
-        return self.n_ctx >= other.n_ctx and self.kv_type == other.kv_type and self.flash_attn == other.flash_attn
-
 
 def plan_context(
     shape: ModelShape,

@@ -66,6 +66,21 @@ def _render(
     return load_prompt("rag_completion").format(passages=passages, question=question)
 
 
+def stops_for(llm: LLM) -> list[str]:
+    """Where generation ends: the chat template's end markers, or the places a base model drifts on."""
+    return list(CHAT_STOPS if llm.chat_template else COMPLETION_STOPS)
+
+
+def render_task(llm: LLM, name: str, *, system: str | None = None, **fields: str) -> str:
+    """A one-turn prompt from the templates NAME_user.txt (chat models, after
+    the system template `system` when given) or NAME_completion.txt (base models)."""
+    if llm.chat_template:
+        messages = [{"role": "system", "content": load_prompt(system)}] if system else []
+        messages.append({"role": "user", "content": load_prompt(f"{name}_user").format(**fields)})
+        return llm.render_chat(messages)
+    return load_prompt(f"{name}_completion").format(**fields)
+
+
 def fixed_prefix(llm: LLM) -> str:
     """The part of every RAG prompt before the passages: the same for every
     question, so its evaluated state can be cached (see PrefixCache)."""
@@ -148,6 +163,5 @@ def build_prompt(
         chosen.pop()
         text = _render(llm, question, chosen, history=history)
         tokens = llm.count_tokens(text)
-    stops = CHAT_STOPS if llm.chat_template else COMPLETION_STOPS
     prefix = fixed_prefix(llm)
-    return BuiltPrompt(text, tokens, chosen, stops, prefix if text.startswith(prefix) else "")
+    return BuiltPrompt(text, tokens, chosen, stops_for(llm), prefix if text.startswith(prefix) else "")
