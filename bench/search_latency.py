@@ -28,7 +28,7 @@ import numpy as np
 
 from ragkit import Ragkit
 from ragkit.ingest import chunk_id, text_hash
-from ragkit.manifest import ChunkRow, Manifest
+from ragkit.ingest.manifest import ChunkRow, Manifest
 
 
 def sentences_of(corpus: Path, limit: int) -> list[tuple[str, list[str]]]:

@@ -18,9 +18,9 @@ from ragkit.errors import EmptyIndexError, NoMatchError
 from ragkit.filters import Where
 from ragkit.indexers import WalkRules
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
+from ragkit.ingest.manifest import Manifest
 from ragkit.lexical import KeywordIndex
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
-from ragkit.manifest import Manifest
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
 from ragkit.prompting import build_prompt, merge_neighbours
 from ragkit.rerank import CrossEncoderReranker, Reranker, find_reranker
@@ -155,7 +155,7 @@ class Ragkit:
         """Remove this index (vectors and manifest) from disk or from the Chroma server."""
         import shutil
 
-        from ragkit.manifest import IndexLock
+        from ragkit.ingest.manifest import IndexLock
 
         with IndexLock(self.index_dir, self.settings.index):
             if self.settings.chroma_url:

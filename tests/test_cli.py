@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.manifest import IndexLock
+from ragkit.ingest.manifest import IndexLock
 from tests.conftest import RAGKIT_BIN
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -17,7 +17,7 @@ from ragkit.errors import ConfigError, ModelNotFoundError
 from ragkit.prompting import merge_neighbours
 from ragkit.retrieval import Hit, Retrieval, fuse
 from tests.conftest import FAQ_DOC, KEYS_DOC, CountingEmbedder, write_docs
-from tests.test_ingest import keyword_ids, store_ids
+from tests.ingest.test_pipeline import keyword_ids, store_ids
 
 INCIDENT_DOC = """# Incident runbook
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ragkit.errors import DocumentError, RagkitError
 from ragkit.indexers import INDEXER_VERSION, FoundFile, WalkRules, load_document, loader_for, walk
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
-from ragkit.manifest import ChunkRow, FileRecord, IndexLock, Manifest
+from ragkit.ingest.manifest import ChunkRow, FileRecord, IndexLock, Manifest
 
 if TYPE_CHECKING:
     from ragkit.embedders import Embedder

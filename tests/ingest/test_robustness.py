@@ -19,7 +19,7 @@ from ragkit import Ragkit
 from ragkit.errors import RagkitError
 from tests import docgen
 from tests.conftest import FAQ_DOC, KEYS_DOC, write_docs
-from tests.test_ingest import keyword_ids, store_ids
+from tests.ingest.test_pipeline import keyword_ids, store_ids
 
 
 def _reasons(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -133,7 +133,7 @@ def test_gitignore_ragkitignore_globs_and_size_limit(make_kit: Callable[..., Rag
 
 
 def _indexed_paths(kit: Ragkit) -> set[str]:
-    from ragkit.manifest import Manifest
+    from ragkit.ingest.manifest import Manifest
 
     manifest = Manifest(kit.index_dir / "manifest.sqlite3")
     try:
@@ -168,10 +168,11 @@ _KILLED_INGEST = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from ragkit import Ragkit, ingest, manifest, stores
+    from ragkit import Ragkit, stores
+    from ragkit.ingest import manifest, pipeline
 
     data_dir, docs, target, nth, when = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    ingest.FLUSH_CHUNKS = 4  # many small flushes: more places to die in
+    pipeline.FLUSH_CHUNKS = 4  # many small flushes: more places to die in
     owner, name = {"pending": (manifest.Manifest, "set_pending"), "upsert": (stores.ChromaStore, "upsert"),
                    "delete": (stores.ChromaStore, "delete"), "commit": (manifest.Manifest, "commit_file"),
                    "none": (manifest.Manifest, "close")}[target]
@@ -232,7 +233,7 @@ def test_kill_9_during_ingest_then_the_next_ingest_completes_cleanly(
 
 
 def _chunk_ids(kit: Ragkit) -> list[str]:
-    from ragkit.manifest import Manifest
+    from ragkit.ingest.manifest import Manifest
 
     manifest = Manifest(kit.index_dir / "manifest.sqlite3")
     try:
