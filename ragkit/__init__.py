@@ -1,32 +1,47 @@
 """ragkit: private answers from your own documents with phi-3-mini.
 
-The public surface is what `__all__` lists; heavy dependencies (torch,
-chromadb, llama_cpp) load only when first needed."""
+The public surface is what `__all__` lists. Names are imported on first use
+(PEP 562), so `import ragkit` and `ragkit --help` pay for nothing a caller
+does not touch; heavy dependencies (torch, chromadb, llama_cpp) load only
+when first needed."""
 
 from __future__ import annotations
 
-from ragkit.answers import Answer, AnswerStream, Source
-from ragkit.chat import Chat, Turn
-from ragkit.config import Settings
-from ragkit.errors import (
-    ContextMemoryError,
-    ContextTooSmallError,
-    DocumentError,
-    DownloadError,
-    EmptyIndexError,
-    IndexFormatError,
-    IndexLockedError,
-    ModelNotFoundError,
-    NoMatchError,
-    RagkitError,
-)
-from ragkit.filters import Where
-from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
-from ragkit.kit import Ragkit
-from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
-from ragkit.retrieval import Retrieval
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "Answer": "ragkit.answers",
+    "AnswerStream": "ragkit.answers",
+    "Source": "ragkit.answers",
+    "Chat": "ragkit.chat",
+    "Turn": "ragkit.chat",
+    "Settings": "ragkit.config",
+    "ContextMemoryError": "ragkit.errors",
+    "ContextTooSmallError": "ragkit.errors",
+    "DocumentError": "ragkit.errors",
+    "DownloadError": "ragkit.errors",
+    "EmptyIndexError": "ragkit.errors",
+    "IndexFormatError": "ragkit.errors",
+    "IndexLockedError": "ragkit.errors",
+    "ModelNotFoundError": "ragkit.errors",
+    "NoMatchError": "ragkit.errors",
+    "RagkitError": "ragkit.errors",
+    "Where": "ragkit.filters",
+    "ForgetReport": "ragkit.ingest",
+    "IndexStatus": "ragkit.ingest",
+    "IngestProgress": "ragkit.ingest",
+    "IngestReport": "ragkit.ingest",
+    "SkippedFile": "ragkit.ingest",
+    "Ragkit": "ragkit.kit",
+    "REGISTRY": "ragkit.models",
+    "DownloadProgress": "ragkit.models",
+    "ModelSpec": "ragkit.models",
+    "Retrieval": "ragkit.retrieval",
+}
 
 __all__ = [
     "REGISTRY",
@@ -58,3 +73,38 @@ __all__ = [
     "Where",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from ragkit.answers import Answer, AnswerStream, Source
+    from ragkit.chat import Chat, Turn
+    from ragkit.config import Settings
+    from ragkit.errors import (
+        ContextMemoryError,
+        ContextTooSmallError,
+        DocumentError,
+        DownloadError,
+        EmptyIndexError,
+        IndexFormatError,
+        IndexLockedError,
+        ModelNotFoundError,
+        NoMatchError,
+        RagkitError,
+    )
+    from ragkit.filters import Where
+    from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
+    from ragkit.kit import Ragkit
+    from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
+    from ragkit.retrieval import Retrieval
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Private, cited answers from your own documents with phi-3-mini.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(help="List and download the phi-3 models ask can use.", no_args_is_help=True)
@@ -129,13 +128,21 @@ def ingest(
         Optional[bool], typer.Option("--ignore-files/--no-ignore-files", help="Honour .gitignore and .ragkitignore.")
     ] = None,
     max_file_mb: Annotated[Optional[float], typer.Option("--max-file-mb", help="Skip larger files.")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Read again files that failed before and have not changed.")
+    ] = False,
+    parse_timeout: Annotated[
+        Optional[float], typer.Option("--parse-timeout", help="Seconds a parser may show no progress on one file.")
+    ] = None,
+    ocr: Annotated[Optional[str], typer.Option("--ocr", help="Scanned pages and images: auto or off.")] = None,
     offline: OfflineOpt = None,
     debug: DebugOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Index files and folders. Re-running re-reads only changed files and re-embeds only changed text.
 
-    Exit code 3 when some files were skipped (the summary says why)."""
+    A file that cannot be read (broken, encrypted, or one that hangs or crashes its parser) is skipped
+    with its reason and not read again until it changes. Exit code 3 when some files were skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ragkit.ingest import IngestProgress
@@ -144,6 +151,7 @@ def ingest(
         kit = _kit(
             index, data_dir, offline, include=tuple(include) if include else None,
             exclude=tuple(exclude) if exclude else None, use_ignore_files=ignore_files, max_file_mb=max_file_mb,
+            parse_timeout=parse_timeout, ocr=ocr,
         )  # fmt: skip
         if reindex:
             kit.delete_index()
@@ -154,15 +162,17 @@ def ingest(
             MofNCompleteColumn(),
             TextColumn("files · {task.fields[chunks]} chunks embedded · {task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
             console=err,
             transient=True,
             disable=as_json,
         )
-        task = progress.add_task("Scanning", total=None, chunks=0, rate="")
+        task = progress.add_task("Scanning", total=None, chunks=0, rate="", note="")
 
         def on_progress(p: IngestProgress) -> None:
             elapsed = max(time.perf_counter() - started, 1e-6)
             description = {"scan": "Scanning", "read": "Reading", "embed": "Embedding"}[p.phase]
+            note = f"{Path(p.path).name}: {p.note}" if p.note and p.path else ""
             progress.update(
                 task,
                 description=description,
@@ -170,15 +180,19 @@ def ingest(
                 total=p.files_total or None,
                 chunks=p.chunks_embedded,
                 rate=f"{p.chunks_embedded / elapsed:.1f} chunks/s" if p.chunks_embedded else "",
+                note=escape(note),
             )
 
-        with progress:
-            report = kit.ingest(paths, on_progress=on_progress)
+        try:
+            with progress:
+                report = kit.ingest(paths, on_progress=on_progress, retry_failed=retry_failed)
+        finally:
+            kit.close()
         if as_json:
             out.print_json(json.dumps(_report_dict(report)))
         else:
             _print_report(report, kit.settings.index)
-        if report.skipped:
+        if report.skipped or report.failed_before:
             raise typer.Exit(3)
 
 
@@ -199,6 +213,7 @@ def _print_report(report: IngestReport, index: str) -> None:
         ("unchanged", report.files_unchanged),
         ("removed", report.files_removed),
         ("skipped", len(report.skipped)),
+        ("failed before, unchanged", len(report.failed_before)),
         ("chunks added", report.chunks_added),
         ("chunks removed", report.chunks_removed),
         ("chunks embedded", report.chunks_embedded),
@@ -208,11 +223,28 @@ def _print_report(report: IngestReport, index: str) -> None:
     ]
     if report.chunks_embedded and report.seconds:
         rows.append(("embedding rate", f"{report.chunks_embedded / report.seconds:.1f} chunks/s"))
+    if report.ocr_pages:
+        rows.append(("pages read by OCR", report.ocr_pages))
+    if report.unsupported:
+        rows.append(("not read (type not supported)", _by_suffix(report.unsupported)))
     for name, value in rows:
         table.add_row(name, str(value))
     out.print(table)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
+    if report.failed_before:
+        n = len(report.failed_before)
+        err.print(
+            f"[yellow]{n} file{'s' if n != 1 else ''} failed in an earlier ingest and did not change: not read again[/]"
+            " (ragkit status lists them; --retry-failed reads them anyway)"
+        )
+
+
+def _by_suffix(counts: dict[str, int], most: int = 8) -> str:
+    """`5 .dwg, 2 .bin, 1 (none)`, the most common first."""
+    shown = [f"{n} {suffix}" for suffix, n in list(counts.items())[:most]]
+    rest = sum(list(counts.values())[most:])
+    return ", ".join(shown) + (f", {rest} more" if rest else "")
 
 
 # -- forget and status ---------------------------------------------------------
@@ -275,6 +307,10 @@ def status(
             ("last ingest", when + (f" ({last['seconds']:.1f} s)" if last else "")),
             ("failed files", str(len(st.failed))),
         ]  # fmt: skip
+        if st.ocr_pages:
+            rows.append(("pages read by OCR", str(st.ocr_pages)))
+        if st.unsupported:
+            rows.append(("not read (type not supported)", escape(_by_suffix(st.unsupported))))
         if st.interrupted_files:
             rows.append(("interrupted", f"[yellow]{st.interrupted_files} files: run ragkit ingest to finish[/]"))
         for name, value in rows:
@@ -704,12 +740,11 @@ def eval_command(
         for column in ("retriever", "nDCG@10", "recall@10", "recall@100", "MRR@10", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "retriever" else "right")
         for row in result.rows:
-            if row.note:
-                table.add_row(row.mode, *["[dim]-[/]"] * 6)
-                continue
+            metrics = [row.ndcg_at_10, row.recall_at_10, row.recall_at_100, row.mrr_at_10]
+            times = [row.p50_ms, row.p95_ms]
             table.add_row(
-                row.mode, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_10:.4f}", f"{row.recall_at_100:.4f}",
-                f"{row.mrr_at_10:.4f}", f"{row.p50_ms:.1f}", f"{row.p95_ms:.1f}",
+                row.mode, *["[dim]-[/]" if m is None else f"{m:.4f}" for m in metrics],
+                *["[dim]-[/]" if t is None else f"{t:.1f}" for t in times],
             )  # fmt: skip
         out.print(table)
         for row in result.rows:

@@ -57,6 +57,20 @@ class Settings:
     """Honour .gitignore and .ragkitignore files."""
     max_file_mb: float = 100.0
     """Larger files are skipped with a message."""
+    parse_timeout: float = 120.0
+    """Seconds a parser may go without progress on one file (OCR reports each page) before that file
+    is skipped; parsers run in separate processes, so a hang or a crash costs one file."""
+    parse_memory_mb: int = 2048
+    """Memory one parser process may use for one file (a decompression bomb is stopped here)."""
+    parse_workers: int | None = None
+    """Parser processes working ahead of the embedder; None: one per core beyond the first, at most 4."""
+    loaders: tuple[str, ...] = ()
+    """Python modules whose LOADERS add formats or replace a built-in loader (plugins)."""
+    ocr: str = "auto"
+    """Pages without a text layer and images: "auto" reads them by OCR when an engine is installed
+    (pip install 'ragkit[ocr]'); "off" skips them."""
+    ocr_dpi: int = 300
+    """Resolution scanned PDF pages are rendered at for OCR."""
     top_k: int = 5
     retriever: str = "hybrid"
     """"hybrid" (dense + BM25, rank-fused), "dense" or "bm25"."""
@@ -119,6 +133,13 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "indexes" / self.index
+
+    @property
+    def parser_processes(self) -> int:
+        """parse_workers, or one per core beyond the one the embedder uses (1 to 4)."""
+        if self.parse_workers is not None:
+            return self.parse_workers
+        return max(1, min(4, (os.cpu_count() or 2) - 1))
 
     @property
     def models_dir(self) -> Path:
@@ -197,6 +218,14 @@ class Settings:
             raise ConfigError(f"flash_attn {settings.flash_attn!r} is not known", "use auto, on or off")
         if settings.chat_rewrite not in ("auto", "llm", "concat", "off"):
             raise ConfigError(f"chat_rewrite {settings.chat_rewrite!r} is not known", "use auto, llm, concat or off")
+        if settings.ocr not in ("auto", "off"):
+            raise ConfigError(f"ocr {settings.ocr!r} is not known", "use auto or off")
+        if not 72 <= settings.ocr_dpi <= 600:
+            raise ConfigError(f"ocr_dpi {settings.ocr_dpi} is out of range", "use 72 to 600, e.g. 300")
+        if settings.parse_timeout <= 0 or settings.parse_memory_mb < 64:
+            raise ConfigError("parse_timeout must be positive and parse_memory_mb at least 64", "e.g. 120 and 2048")
+        if settings.parse_workers is not None and not 1 <= settings.parse_workers <= 64:
+            raise ConfigError(f"parse_workers {settings.parse_workers} is out of range", "use 1 to 64")
         if settings.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb {settings.max_file_mb} must be positive", "use a size in MB, e.g. 100")
         return settings

@@ -58,8 +58,15 @@ def model_fit(name: str, path: Path, free: int | None) -> ModelFit:
 
 
 def system_report(models_dir: Path, extra: list[Path] | None = None) -> SystemReport:
+    from ragkit.errors import ModelNotFoundError
     from ragkit.models import REGISTRY, is_downloaded, model_path
 
+    for path in extra or []:
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"{path}: no such model file",
+                "give the path of a .gguf file, or see what is on disk: ragkit models list",
+            )
     features, gpu = _cpu_features()
     free = available_memory_bytes()
     candidates = [

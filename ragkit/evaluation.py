@@ -286,13 +286,16 @@ def write_corpus(docs: Iterator[tuple[str, str, str]], folder: Path) -> tuple[in
 
 @dataclass(frozen=True)
 class RetrievalScores:
+    """One retriever's scores; a retriever that was not run (`note` says why) has None
+    for every metric, so no script mistakes it for a score of 0."""
+
     mode: str
-    ndcg_at_10: float
-    recall_at_10: float
-    recall_at_100: float
-    mrr_at_10: float
-    p50_ms: float
-    p95_ms: float
+    ndcg_at_10: float | None
+    recall_at_10: float | None
+    recall_at_100: float | None
+    mrr_at_10: float | None
+    p50_ms: float | None
+    p95_ms: float | None
     queries: int
     note: str = ""
 
@@ -391,7 +394,15 @@ def _score_mode(
     name = "hybrid+rerank" if spec.rerank else spec.mode
     if spec.rerank and kit.reranker is None:
         return RetrievalScores(
-            name, 0, 0, 0, 0, 0, 0, 0, note=f"skipped: reranker {kit.settings.rerank_model} not on disk"
+            name,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            note=f"skipped: reranker {kit.settings.rerank_model} not on disk",
         )
     run_path = eval_folder(kit) / "runs" / f"{name}-{_run_key(kit, spec)}.jsonl"
     done = _read_run(run_path, "qid")

@@ -16,7 +16,8 @@ from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentR
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
 from ragkit.errors import EmptyIndexError, NoMatchError
 from ragkit.filters import Where
-from ragkit.indexers import WalkRules
+from ragkit.indexers import BUILTIN, Loaders, WalkRules
+from ragkit.indexers.sandbox import ParserConfig, ParserPool
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
 from ragkit.ingest.manifest import Manifest
 from ragkit.lexical import KeywordIndex
@@ -63,6 +64,20 @@ class Ragkit:
         self._llm = llm
         self.model_warning: str | None = None
         self._checked_keywords = False
+        self._parsers: ParserPool | None = None
+
+    def close(self) -> None:
+        """Stop the parser processes (they also stop when this object is garbage-collected
+        or the process exits). The object stays usable: they start again when needed."""
+        if self._parsers is not None:
+            self._parsers.close()
+            self._parsers = None
+
+    def __enter__(self) -> Ragkit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -121,7 +136,26 @@ class Ragkit:
 
     # -- indexing ------------------------------------------------------------
 
-    def _ingestor(self) -> Ingestor:
+    @cached_property
+    def loaders(self) -> Loaders:
+        """The built-in loaders and those of the `loaders` plugin modules."""
+        return Loaders(plugins=self.settings.loaders) if self.settings.loaders else BUILTIN
+
+    def _parser_pool(self) -> ParserPool:
+        """Kept between ingests: a watch or an app re-ingesting pays the workers' start once."""
+        if self._parsers is None:
+            s = self.settings
+            config = ParserConfig(
+                plugins=s.loaders,
+                seconds=s.parse_timeout,
+                memory_mb=s.parse_memory_mb,
+                ocr=s.ocr,
+                ocr_dpi=s.ocr_dpi,
+            )
+            self._parsers = ParserPool(config, workers=s.parser_processes)
+        return self._parsers
+
+    def _ingestor(self, retry_failed: bool = False) -> Ingestor:
         s = self.settings
         return Ingestor(
             index_dir=self.index_dir,
@@ -136,11 +170,20 @@ class Ragkit:
                 use_ignore_files=s.use_ignore_files,
                 max_file_bytes=int(s.max_file_mb * 1_000_000),
             ),
+            loaders=self.loaders,
+            parsers=self._parser_pool(),
+            retry_failed=retry_failed,
         )
 
-    def ingest(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
-        """Index files and folders; only what changed since the last run is re-read and re-embedded."""
-        return self._ingestor().run(paths, on_progress)
+    def ingest(
+        self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None, *, retry_failed: bool = False
+    ) -> IngestReport:
+        """Index files and folders; only what changed since the last run is re-read and re-embedded.
+
+        A file that failed is skipped until it changes (or the parsers do), unless `retry_failed`.
+        Parsing runs in separate processes: a file that makes a parser fail, hang or crash is
+        skipped with its reason in `IngestReport.skipped`, and the rest is indexed."""
+        return self._ingestor(retry_failed).run(paths, on_progress)
 
     def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
         """Remove files, or all files under folders, from the index (not from disk)."""

@@ -25,8 +25,8 @@ def pdf(path: Path, pages: list[str], *, password: str | None = None) -> Path:
     return path
 
 
-def scanned_pdf(path: Path) -> Path:
-    """Pages with drawings and no text layer, like a scan."""
+def blank_scan_pdf(path: Path) -> Path:
+    """Pages with drawings and no text layer or text to recognise: a scan of nothing."""
     from fpdf import FPDF
 
     doc = FPDF()

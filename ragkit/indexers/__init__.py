@@ -15,19 +15,25 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from ragkit.errors import DocumentError
-from ragkit.indexers.base import Block, Document, Loader, decode_text
+from ragkit.errors import DocumentError, RagkitError
+from ragkit.indexers.base import Block, Document, LoadContext, Loader, decode_text
 from ragkit.indexers.code import CodeLoader
 from ragkit.indexers.docx import DocxLoader
 from ragkit.indexers.epub import EpubLoader
 from ragkit.indexers.html import HtmlLoader
+from ragkit.indexers.images import ImageLoader
 from ragkit.indexers.jsondata import JsonLinesLoader, JsonLoader
+from ragkit.indexers.legacy import DocLoader, PptLoader, XlsLoader
 from ragkit.indexers.mail import EmlLoader, MboxLoader
 from ragkit.indexers.notebook import NotebookLoader
+from ragkit.indexers.odf import OdpLoader, OdsLoader, OdtLoader
+from ragkit.indexers.outlook import MsgLoader
 from ragkit.indexers.pdf import PdfLoader
 from ragkit.indexers.pptx import PptxLoader
+from ragkit.indexers.rtf import RtfLoader
 from ragkit.indexers.spreadsheet import CsvLoader, XlsxLoader
 from ragkit.indexers.text import TEXT_LOADERS
+from ragkit.indexers.xmldoc import XmlLoader
 
 # Bump when chunking changes what it produces, so ingest re-reads every file
 # (a loader's own `version` re-reads only its files).
@@ -35,27 +41,24 @@ INDEXER_VERSION = 4  # 4: chunks also go to the keyword (BM25) index
 
 LOADERS: tuple[Loader, ...] = (
     *TEXT_LOADERS, CodeLoader(), HtmlLoader(), PdfLoader(), DocxLoader(), PptxLoader(), XlsxLoader(), CsvLoader(),
-    EpubLoader(), NotebookLoader(), EmlLoader(), MboxLoader(), JsonLoader(), JsonLinesLoader(),
+    EpubLoader(), NotebookLoader(), EmlLoader(), MboxLoader(), JsonLoader(), JsonLinesLoader(), DocLoader(),
+    PptLoader(), XlsLoader(), OdtLoader(), OdsLoader(), OdpLoader(), RtfLoader(), MsgLoader(), XmlLoader(),
+    ImageLoader(),
 )  # fmt: skip
-_BY_SUFFIX: dict[str, Loader] = {suffix: loader for loader in LOADERS for suffix in loader.suffixes}
-_BY_KIND: dict[str, Loader] = {loader.kind: loader for loader in LOADERS}
-_PLAIN = _BY_KIND["text"]
 _SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv"})
 IGNORE_FILES = (".gitignore", ".ragkitignore")
 # Members that identify a zip container's format.
 _ZIP_MARKERS = (("word/document.xml", "docx"), ("ppt/presentation.xml", "pptx"), ("xl/workbook.xml", "xlsx"))
-
-
-def loader_for(path: Path) -> Loader | None:
-    """The loader the file's suffix calls for; files without a suffix
-    (README, LICENSE, Makefile) are read as plain text."""
-    if not path.suffix:
-        return _PLAIN
-    return _BY_SUFFIX.get(path.suffix.lower())
-
-
-def supported_suffixes() -> list[str]:
-    return sorted(_BY_SUFFIX)
+_ODF_TYPES = {
+    b"application/vnd.oasis.opendocument.text": "odt",
+    b"application/vnd.oasis.opendocument.spreadsheet": "ods",
+    b"application/vnd.oasis.opendocument.presentation": "odp",
+    b"application/epub+zip": "epub",
+}
+# Kinds a misnamed file may be read as when its content says so.
+_CONTAINERS = frozenset({"pdf", "docx", "pptx", "xlsx", "epub", "odt", "ods", "odp", "rtf", "html"})
+# Loaders whose files are often something else under their name (a .doc that is RTF or DOCX).
+_READ_AS_SNIFFED = frozenset({"text", "code", "doc", "xls", "ppt", "xml"})
 
 
 def sniff(data: bytes) -> str | None:
@@ -70,33 +73,91 @@ def sniff(data: bytes) -> str | None:
                 for member, kind in _ZIP_MARKERS:
                     if member in names:
                         return kind
-                if "mimetype" in names and archive.read("mimetype").strip() == b"application/epub+zip":
-                    return "epub"
-        except (zipfile.BadZipFile, OSError, KeyError):
+                if "mimetype" in names:
+                    return _ODF_TYPES.get(archive.read("mimetype").strip())
+        except (zipfile.BadZipFile, OSError, KeyError, ValueError, NotImplementedError, EOFError):
             return None
+    if head.startswith(b"{\\rtf"):
+        return "rtf"
     lowered = head.lstrip()[:64].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"
     return None
 
 
-def load_document(path: Path, data: bytes) -> Document:
-    """Parse one file. The content wins over the suffix when it is clearly a
-    PDF, an Office file or an e-book, so a misnamed file is still read."""
-    loader = loader_for(path)
-    sniffed = sniff(data)
-    if sniffed and (loader is None or loader.kind in ("text", "code", sniffed) or loader is _PLAIN):
-        loader = _BY_KIND[sniffed]
-    if loader is None:
-        raise DocumentError(str(path), f"unsupported file type {path.suffix or '(none)'}")
-    try:
-        return loader.load(path, data)
-    except DocumentError as exc:
-        if not exc.path:  # raised without a path (a missing parser): name the file
-            raise DocumentError(str(path), exc.reason) from None
-        raise
-    except (RecursionError, MemoryError) as exc:
-        raise DocumentError(str(path), f"too deeply nested or too large to parse ({exc.__class__.__name__})") from None
+class Loaders:
+    """The loaders ingest chooses from: the built-in ones, plus plugin modules
+    whose `LOADERS` add formats or replace a built-in loader for a suffix."""
+
+    def __init__(self, loaders: Iterable[Loader] = LOADERS, plugins: tuple[str, ...] = ()) -> None:
+        self.plugins = plugins
+        self.all: tuple[Loader, ...] = (*loaders, *_plugin_loaders(plugins))
+        self._by_suffix: dict[str, Loader] = {suffix: loader for loader in self.all for suffix in loader.suffixes}
+        self._by_kind: dict[str, Loader] = {loader.kind: loader for loader in self.all}
+        self._plain = self._by_kind["text"]
+
+    def for_path(self, path: Path) -> Loader | None:
+        """The loader the file's suffix calls for; files without a suffix
+        (README, LICENSE, Makefile) are read as plain text."""
+        if not path.suffix:
+            return self._plain
+        return self._by_suffix.get(path.suffix.lower())
+
+    def suffixes(self) -> list[str]:
+        return sorted(self._by_suffix)
+
+    def load(self, path: Path, data: bytes, ctx: LoadContext | None = None) -> Document:
+        """Parse one file. The content wins over the suffix when it is clearly a
+        PDF, an Office or OpenDocument file, RTF or an e-book, so a misnamed file is still read."""
+        loader = self.for_path(path)
+        sniffed = sniff(data)
+        if (
+            sniffed in self._by_kind
+            and sniffed != getattr(loader, "kind", None)
+            and (loader is None or loader.kind in _READ_AS_SNIFFED or sniffed in _CONTAINERS)
+        ):
+            loader = self._by_kind[str(sniffed)]
+        if loader is None:
+            raise DocumentError(str(path), f"unsupported file type {path.suffix or '(none)'}")
+        try:
+            return loader.load(path, data, ctx or LoadContext())
+        except DocumentError as exc:
+            if not exc.path:  # raised without a path (a missing parser): name the file
+                raise DocumentError(str(path), exc.reason) from None
+            raise
+        except RecursionError:
+            raise DocumentError(str(path), "too deeply nested to parse") from None
+
+
+def _plugin_loaders(modules: tuple[str, ...]) -> list[Loader]:
+    import importlib
+
+    found: list[Loader] = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise RagkitError(f"loader plugin {name!r} cannot be imported: {exc}", "fix the loaders setting") from None
+        loaders = getattr(module, "LOADERS", None)
+        if loaders is None:
+            raise RagkitError(f"loader plugin {name!r} has no LOADERS", "define LOADERS = (MyLoader(),) in it")
+        found.extend(loaders)
+    return found
+
+
+BUILTIN = Loaders()
+
+
+def loader_for(path: Path) -> Loader | None:
+    return BUILTIN.for_path(path)
+
+
+def supported_suffixes() -> list[str]:
+    return BUILTIN.suffixes()
+
+
+def load_document(path: Path, data: bytes, ctx: LoadContext | None = None) -> Document:
+    return BUILTIN.load(path, data, ctx)
 
 
 @dataclass(frozen=True)
@@ -149,16 +210,24 @@ def _is_binary_without_suffix(path: Path) -> bool:
 
 
 def walk(
-    roots: Iterable[Path], rules: WalkRules | None = None, on_skip: SkipCallback | None = None
+    roots: Iterable[Path],
+    rules: WalkRules | None = None,
+    on_skip: SkipCallback | None = None,
+    *,
+    loaders: Loaders = BUILTIN,
+    on_unsupported: Callable[[Path], None] | None = None,
 ) -> Iterator[FoundFile]:
     """Yield the supported files under each root in a stable order.
 
     Hidden files and folders are skipped (a root itself may be hidden);
     symlinked folders are followed once, so a link loop ends; folders are
     walked with an explicit stack, so any depth works. Files over the size
-    limit, unreadable folders and broken links are reported to `on_skip`."""
+    limit, unreadable folders and broken links are reported to `on_skip`;
+    files of a type no loader reads, that no ignore rule excludes, to
+    `on_unsupported`."""
     rules = rules or WalkRules()
     skip = on_skip or (lambda _path, _reason: None)
+    unsupported = on_unsupported or (lambda _path: None)
     include = _spec(rules.include) if rules.include else None
     exclude = _spec(rules.exclude) if rules.exclude else None
 
@@ -181,10 +250,12 @@ def walk(
     for root in roots:
         root = root.expanduser().resolve()
         if root.is_file():
-            if loader_for(root):
+            if loaders.for_path(root):
                 found = accept(root, root.parent, root.stat())
                 if found:
                     yield found
+            else:
+                unsupported(root)
             continue
         seen: set[tuple[int, int]] = set()
         stack: list[tuple[Path, list[tuple[Path, Any]]]] = [(root, [])]
@@ -224,12 +295,11 @@ def walk(
                     if entry.name not in _SKIPPED_DIRS and wanted(rel, specs, path, True):
                         subfolders.append(path)
                     continue
-                if not stat.S_ISREG(entry_stat.st_mode) or loader_for(path) is None:
+                if not stat.S_ISREG(entry_stat.st_mode) or not wanted(rel, specs, path, False):
                     continue
-                if not wanted(rel, specs, path, False):
+                if loaders.for_path(path) is None or (not path.suffix and _is_binary_without_suffix(path)):
+                    unsupported(path)  # an executable or data file, or a format no loader reads
                     continue
-                if not path.suffix and _is_binary_without_suffix(path):
-                    continue  # an executable or data file, not a document
                 found = accept(path, root, entry_stat)
                 if found:
                     yield found
@@ -238,6 +308,6 @@ def walk(
 
 
 __all__ = [
-    "INDEXER_VERSION", "LOADERS", "Block", "Document", "FoundFile", "WalkRules", "decode_text", "load_document",
-    "loader_for", "sniff", "supported_suffixes", "walk",
+    "BUILTIN", "INDEXER_VERSION", "LOADERS", "Block", "Document", "FoundFile", "LoadContext", "Loaders", "WalkRules",
+    "decode_text", "load_document", "loader_for", "sniff", "supported_suffixes", "walk",
 ]  # fmt: skip

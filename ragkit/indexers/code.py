@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-from ragkit.indexers.base import Block, Document, decode_text
+from ragkit.indexers.base import Block, Document, LoadContext, decode_text
 
 CODE_LANGUAGES = {
     ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
@@ -53,7 +53,7 @@ class CodeLoader:
     suffixes = frozenset(CODE_LANGUAGES)
     version = 2
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         text = decode_text(path, data)
         lines = text.splitlines()
         doc = Document(path, self.kind)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.base import BlockWriter, Document, LoadContext
 from ragkit.indexers.optional import require
 from ragkit.indexers.spreadsheet import render_table
 
@@ -25,7 +25,7 @@ class DocxLoader:
     suffixes = frozenset({".docx"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("docx", "Word (.docx)", "office")
         import docx
         from docx.table import Table

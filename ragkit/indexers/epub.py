@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.base import BlockWriter, Document, LoadContext
 from ragkit.indexers.html import add_html
 from ragkit.indexers.optional import require
 
@@ -18,7 +18,7 @@ class EpubLoader:
     suffixes = frozenset({".epub"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("ebooklib", "EPUB", "epub")
         import ebooklib
         from ebooklib import epub

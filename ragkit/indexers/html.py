@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.base import BlockWriter, Document, LoadContext
 from ragkit.indexers.optional import require
 
 _DROP = ("script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "iframe",
@@ -108,7 +108,7 @@ class HtmlLoader:
     suffixes = frozenset({".html", ".htm", ".xhtml"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         if not data.strip():
             raise DocumentError(str(path), "empty file")
         writer = BlockWriter(path, self.kind)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import Block, BlockWriter, Document, decode_text
+from ragkit.indexers.base import Block, BlockWriter, Document, LoadContext, decode_text
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[str]:
@@ -36,7 +36,7 @@ class JsonLoader:
     suffixes = frozenset({".json", ".geojson"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         text = decode_text(path, data)
         try:
             value = json.loads(text)
@@ -59,7 +59,7 @@ class JsonLinesLoader:
     suffixes = frozenset({".jsonl", ".ndjson"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         doc = Document(path, self.kind)
         for number, line in enumerate(decode_text(path, data).splitlines(), 1):
             if not line.strip():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.base import BlockWriter, Document, LoadContext
 
 
 def _add_message(writer: BlockWriter, message: EmailMessage) -> None:
@@ -46,7 +46,7 @@ class EmlLoader:
     suffixes = frozenset({".eml"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         if not data.strip():
             raise DocumentError(str(path), "empty file")
         message = email.message_from_bytes(data, policy=email.policy.default)
@@ -66,7 +66,7 @@ class MboxLoader:
     suffixes = frozenset({".mbox"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         if not data.strip():
             raise DocumentError(str(path), "empty file")
         if not data.startswith(b"From "):

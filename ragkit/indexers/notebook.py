@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import Document
+from ragkit.indexers.base import Document, LoadContext
 from ragkit.indexers.text import MarkdownLoader
 
 
@@ -17,7 +17,7 @@ class NotebookLoader:
     suffixes = frozenset({".ipynb"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         try:
             notebook = json.loads(data)
             cells = notebook["cells"]
@@ -36,7 +36,7 @@ class NotebookLoader:
                 parts.append(text.strip())
         if not parts:
             raise DocumentError(str(path), "no text to index (the notebook has no cells with text)")
-        doc = MarkdownLoader().load(path, "\n\n".join(parts).encode())
+        doc = MarkdownLoader().load(path, "\n\n".join(parts).encode(), ctx)
         doc.kind = self.kind
         doc.has_lines = False  # lines of the rendered cells, not of the JSON file
         return doc

@@ -16,3 +16,11 @@ class MissingParserError(DocumentError):
 def require(module: str, format_name: str, extra: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise MissingParserError(format_name, extra)
+
+
+# The optional parser modules, by the import name `require` is given.
+OPTIONAL_PARSERS = ("pypdfium2", "docx", "pptx", "openpyxl", "xlrd", "striprtf", "ebooklib", "extract_msg", "rapidocr")
+
+
+def installed_parsers() -> list[str]:
+    return [name for name in OPTIONAL_PARSERS if importlib.util.find_spec(name) is not None]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document
+from ragkit.indexers.base import BlockWriter, Document, LoadContext
 from ragkit.indexers.optional import require
 from ragkit.indexers.spreadsheet import render_table
 
@@ -31,7 +31,7 @@ class PptxLoader:
     suffixes = frozenset({".pptx"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("pptx", "PowerPoint (.pptx)", "office")
         import pptx
 

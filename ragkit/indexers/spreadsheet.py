@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import Block, BlockWriter, Document, decode_text
+from ragkit.indexers.base import Block, BlockWriter, Document, LoadContext, decode_text
 from ragkit.indexers.optional import require
 
 
@@ -40,7 +40,7 @@ class CsvLoader:
     suffixes = frozenset({".csv", ".tsv", ".tab"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         text = decode_text(path, data)
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
         if delimiter is None:
@@ -80,7 +80,7 @@ class XlsxLoader:
     suffixes = frozenset({".xlsx", ".xlsm"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("openpyxl", "Excel (.xlsx)", "office")
         import openpyxl
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragkit.indexers.base import Block, Document, decode_text
+from ragkit.indexers.base import Block, Document, LoadContext, decode_text
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -51,7 +51,7 @@ class _HeadingLoader:
         fence = _FENCE.match(line)
         return re.compile(r"^ {0,3}" + re.escape(fence.group(1))) if fence else None
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         stack: list[tuple[int, str]] = []  # (level, title)
@@ -146,7 +146,7 @@ class RstLoader:
     suffixes = frozenset({".rst", ".rest"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         levels: list[str] = []  # underline styles in order of first appearance
@@ -180,7 +180,7 @@ class PlainTextLoader:
     suffixes = frozenset({".txt", ".text", ".log"})
     version = 1
 
-    def load(self, path: Path, data: bytes) -> Document:
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         lines = decode_text(path, data).splitlines()
         doc = Document(path, self.kind)
         doc.blocks = [_block(lines, s, e, ()) for s, e in _paragraphs(lines, 0, len(lines) - 1)] if lines else []

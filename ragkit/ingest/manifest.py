@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS files (
     ingested_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS unread (path TEXT PRIMARY KEY, suffix TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61 remove_diacritics 2');
 """
+# Columns added after the first release, created on open when an older index lacks them.
+_ADDED_COLUMNS = (
+    ("failures", "size", "INTEGER NOT NULL DEFAULT -1"),
+    ("failures", "mtime_ns", "INTEGER NOT NULL DEFAULT -1"),
+    ("failures", "signature", "TEXT NOT NULL DEFAULT ''"),
+    ("files", "ocr_pages", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,18 @@ class ChunkRow:
     embed_text: str
     """Indexed for BM25: the heading path and the text, as the embedder sees it."""
     meta: dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be indexed, as it was when it failed: it is not
+    read again until its size, mtime or the parsers change (or on request)."""
+
+    path: str
+    reason: str
+    size: int
+    mtime_ns: int
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,10 @@ class Manifest:
         self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         found = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
         if found is None:
             self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(MANIFEST_FORMAT),))
@@ -147,12 +171,14 @@ class Manifest:
         signature: str,
         kind: str,
         chunks: Sequence[ChunkRow],
+        ocr_pages: int = 0,
     ) -> None:
         """Record a file as indexed with exactly these chunks (call inside a transaction)."""
         chunk_ids = [c.id for c in chunks]
         self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?)",
-            (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), time.time()),
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256, signature, kind, chunk_ids, pending_ids,"
+            " ingested_at, ocr_pages) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, ?)",
+            (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), time.time(), ocr_pages),
         )
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
         stored = dict(self._db.execute("SELECT id, rowid FROM chunks WHERE path=?", (path,)).fetchall())
@@ -183,15 +209,36 @@ class Manifest:
         self._delete_chunk_rows(rowids)
         self._db.execute("DELETE FROM files WHERE path=?", (path,))
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+        self._db.execute("DELETE FROM unread WHERE path=?", (path,))
 
-    def record_failure(self, path: str, reason: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (path, reason, time.time()))
+    def record_failure(self, path: str, reason: str, size: int = -1, mtime_ns: int = -1, signature: str = "") -> None:
+        """`size`, `mtime_ns` and `signature` say which version of the file failed; -1 and '' (a
+        folder, a broken link) match nothing, so those are looked at again on the next ingest."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO failures (path, reason, at, size, mtime_ns, signature) VALUES (?, ?, ?, ?, ?, ?)",
+            (path, reason, time.time(), size, mtime_ns, signature),
+        )
 
     def clear_failure(self, path: str) -> None:
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
 
-    def failures(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT path, reason FROM failures").fetchall())
+    def failures(self) -> dict[str, Failure]:
+        rows = self._db.execute("SELECT path, reason, size, mtime_ns, signature FROM failures")
+        return {row[0]: Failure(*row) for row in rows}
+
+    def set_unread(self, paths_by_suffix: dict[str, str], under: Sequence[str]) -> None:
+        """Replace the files of types no loader reads below the folders `under` (path -> suffix)."""
+        for folder in under:
+            prefix = folder.rstrip(os.sep) + os.sep
+            self._db.execute("DELETE FROM unread WHERE path=? OR substr(path, 1, ?)=?", (folder, len(prefix), prefix))
+        self._db.executemany("INSERT OR REPLACE INTO unread VALUES (?, ?)", paths_by_suffix.items())
+
+    def unread_by_suffix(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT suffix, count(*) FROM unread GROUP BY suffix ORDER BY count(*) DESC, suffix")
+        return {row[0]: row[1] for row in rows}
+
+    def ocr_pages(self) -> int:
+        return int(self._db.execute("SELECT coalesce(sum(ocr_pages), 0) FROM files").fetchone()[0])
 
     def chunk_count(self) -> int:
         row = self._db.execute("SELECT coalesce(sum(json_array_length(chunk_ids)), 0) FROM files").fetchone()

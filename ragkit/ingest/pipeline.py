@@ -16,16 +16,19 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkit.errors import DocumentError, RagkitError
-from ragkit.indexers import INDEXER_VERSION, FoundFile, WalkRules, load_document, loader_for, walk
+from ragkit.indexers import BUILTIN, INDEXER_VERSION, FoundFile, Loaders, WalkRules, walk
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
-from ragkit.ingest.manifest import ChunkRow, FileRecord, IndexLock, Manifest
+from ragkit.indexers.sandbox import ParserPool
+from ragkit.ingest.manifest import ChunkRow, Failure, FileRecord, IndexLock, Manifest
 
 if TYPE_CHECKING:
     from ragkit.embedders import Embedder
@@ -46,6 +49,8 @@ class IngestProgress:
     files_total: int
     chunks_embedded: int
     path: str | None = None
+    note: str | None = None
+    """What a parser is doing on a long file ("OCR page 3 of 12"), for `path`."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,14 @@ class IngestReport:
     """New chunks whose vector was copied from identical text already indexed."""
     chunks_total: int = 0
     seconds: float = 0.0
+    failed_before: list[SkippedFile] = field(default_factory=list)
+    """Files that failed in an earlier ingest and have not changed since: not read again
+    (`retry_failed=True` reads them anyway)."""
+    unsupported: dict[str, int] = field(default_factory=dict)
+    """Files of types ragkit does not read, counted by suffix ("(none)" for no suffix)."""
+    unsupported_paths: list[str] = field(default_factory=list)
+    ocr_pages: int = 0
+    """Pages and images read by OCR in this ingest."""
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -93,6 +106,7 @@ class _FileWork:
     has_lines: bool
     chunks: list[Chunk]
     old: FileRecord | None
+    ocr_pages: int = 0
 
     @cached_property
     def committed_ids(self) -> set[str]:
@@ -114,8 +128,18 @@ class _Unchanged:
 
 @dataclass(frozen=True)
 class _Failed:
-    path: str
+    found: FoundFile
     reason: str
+    remember: bool = True
+    """False for a failure that may pass by itself (the file could not be read): retried next run."""
+
+
+@dataclass(frozen=True)
+class _Note:
+    """A parser's word on a long file, passed on to the progress callback."""
+
+    path: str
+    text: str
 
 
 _Outcome = _FileWork | _Unchanged | _Failed
@@ -147,12 +171,16 @@ class IndexStatus:
     """Files the last ingests could not index, with the reason."""
     interrupted_files: int
     """Files an interrupted ingest left half-written; the next ingest completes them."""
+    unsupported: dict[str, int] = field(default_factory=dict)
+    """Files of types ragkit does not read under the ingested folders, by suffix."""
+    ocr_pages: int = 0
+    """Pages and images whose indexed text came from OCR."""
 
 
 def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus:
     manifest_path = index_dir / "manifest.sqlite3"
     if not manifest_path.is_file():
-        return IndexStatus(index_name, location, 0, 0, {}, {}, 0, None, [], 0)
+        return IndexStatus(index_name, location, 0, 0, {}, {}, 0, None, [], 0, {}, 0)
     manifest = Manifest(manifest_path)
     try:
         records = [r for r in manifest.files().values() if r.sha256]
@@ -162,8 +190,10 @@ def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus
             files_by_kind[rec.kind] = files_by_kind.get(rec.kind, 0) + 1
             chunks_by_kind[rec.kind] = chunks_by_kind.get(rec.kind, 0) + len(rec.chunk_ids)
         last = manifest.get_meta("last_ingest")
-        failed = [SkippedFile(path, reason) for path, reason in sorted(manifest.failures().items())]
+        failed = [SkippedFile(path, f.reason) for path, f in sorted(manifest.failures().items())]
         interrupted = sum(1 for r in manifest.files().values() if r.pending_ids)
+        unsupported = manifest.unread_by_suffix()
+        ocr_pages = manifest.ocr_pages()
     finally:
         manifest.close()
     size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
@@ -178,6 +208,8 @@ def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus
         last_ingest=json.loads(last) if last else None,
         failed=failed,
         interrupted_files=interrupted,
+        unsupported=unsupported,
+        ocr_pages=ocr_pages,
     )
 
 
@@ -192,6 +224,9 @@ class Ingestor:
         chunk_tokens: int,
         chunk_overlap: int = 0,
         rules: WalkRules | None = None,
+        loaders: Loaders = BUILTIN,
+        parsers: ParserPool | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self.index_dir = index_dir
         self.index_name = index_name
@@ -200,13 +235,37 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.rules = rules or WalkRules()
+        self.loaders = loaders
+        self.parsers = parsers
+        """Where files are parsed; None: a pool of one worker process for this run."""
+        self.retry_failed = retry_failed
 
     def signature(self, path: Path) -> str:
         """Files ingested under another signature are re-read: a new loader
         version for their format, new chunking, or another embedding model."""
-        loader = loader_for(path)
+        loader = self.loaders.for_path(path)
         version = f"{loader.kind}.{loader.version}" if loader else "none"
         return f"{INDEXER_VERSION}:{version}:{self.embedder.model_id}:{self.chunk_tokens}:{self.chunk_overlap}"
+
+    @cached_property
+    def _parser_fingerprint(self) -> str:
+        """Which optional parsers are installed: a file that failed for want of one
+        is read again once it is there."""
+        from ragkit.indexers.convert import find_soffice
+        from ragkit.indexers.optional import installed_parsers
+
+        return ",".join([*installed_parsers(), "soffice" if find_soffice() else ""])
+
+    def failure_signature(self, path: Path) -> str:
+        return f"{self.signature(path)}:{self._parser_fingerprint}"
+
+    def _failed_before(self, failure: Failure | None, f: FoundFile) -> bool:
+        """The same version of the file failed last time, under the same parsers."""
+        return (
+            failure is not None
+            and (failure.size, failure.mtime_ns) == (f.size, f.mtime_ns)
+            and failure.signature == self.failure_signature(f.path)
+        )
 
     def _is_current(self, rec: FileRecord | None, path: Path) -> bool:
         """Indexed completely, under the current loader, chunking and embedding model."""
@@ -241,6 +300,8 @@ class Ingestor:
             try:
                 records = [r for r in manifest.files().values() if any(_is_within(Path(r.path), t) for t in targets)]
                 failures = [p for p in manifest.failures() if any(_is_within(Path(p), t) for t in targets)]
+                with manifest.transaction():
+                    manifest.set_unread({}, under=[str(t) for t in targets])
                 if not records and not failures:
                     shown = ", ".join(str(t) for t in targets)
                     raise RagkitError(
@@ -268,11 +329,21 @@ class Ingestor:
             report.skipped.append(SkippedFile(str(path), reason))
             manifest.record_failure(str(path), reason)
 
-        found = list(walk(roots, self.rules, on_skip))
+        unsupported: dict[str, str] = {}
+
+        def on_unsupported(path: Path) -> None:
+            unsupported[str(path)] = path.suffix.lower() or "(none)"
+
+        found = list(walk(roots, self.rules, on_skip, loaders=self.loaders, on_unsupported=on_unsupported))
         report.files_scanned = len(found)
-        records = manifest.files()
-        seen = {str(f.path) for f in found} | {s.path for s in report.skipped}
+        report.unsupported = dict(Counter(unsupported.values()).most_common())
+        report.unsupported_paths = sorted(unsupported)
         resolved_roots = [r.expanduser().resolve() for r in roots]
+        with manifest.transaction():
+            manifest.set_unread(unsupported, under=[str(r) for r in resolved_roots])
+        records = manifest.files()
+        failures = manifest.failures()
+        seen = {str(f.path) for f in found} | {s.path for s in report.skipped}
         # A folder that could not be read keeps its files' chunks until it can be read again.
         unreadable = [Path(s.path) for s in report.skipped]
         stale = [
@@ -287,10 +358,12 @@ class Ingestor:
             rec = records.get(str(f.path))
             if self._is_current(rec, f.path) and rec and (rec.size, rec.mtime_ns) == (f.size, f.mtime_ns):
                 report.files_unchanged += 1
+            elif not self.retry_failed and self._failed_before(failures.get(str(f.path)), f):
+                report.failed_before.append(SkippedFile(str(f.path), failures[str(f.path)].reason))
             else:
                 candidates.append(f)
         # Files that are gone (or now excluded) leave the failure list too.
-        for path in manifest.failures():
+        for path in failures:
             if path not in seen and any(_is_within(Path(path), root) for root in resolved_roots):
                 manifest.clear_failure(path)
         if not candidates and not stale:
@@ -307,13 +380,19 @@ class Ingestor:
         chunker = Chunker(
             self.embedder.counter, min(self.chunk_tokens, self.embedder.max_tokens), overlap_tokens=self.chunk_overlap
         )
-        outcomes = contextlib.closing(self._read_ahead(candidates, records, chunker))
-        with outcomes as reading:  # closed on error too: the reader thread stops
-            self._consume(reading, store, manifest, report, progress, len(candidates))
+        own_pool = self.parsers is None
+        parsers = self.parsers or ParserPool()
+        try:
+            outcomes = contextlib.closing(self._read_ahead(candidates, records, chunker, parsers))
+            with outcomes as reading:  # closed on error too: the reader threads stop
+                self._consume(reading, store, manifest, report, progress, len(candidates))
+        finally:
+            if own_pool:
+                parsers.close()
 
     def _consume(
         self,
-        reading: Iterator[_Outcome],
+        reading: Iterator[_Outcome | _Note],
         store: VectorStore,
         manifest: Manifest,
         report: IngestReport,
@@ -322,17 +401,28 @@ class Ingestor:
     ) -> None:
         batch: list[_FileWork] = []
         pending_chunks = 0
-        for done, outcome in enumerate(reading, 1):
-            path = str(outcome.path if isinstance(outcome, _Failed) else outcome.found.path)
+        done = 0
+        for outcome in reading:
+            if isinstance(outcome, _Note):
+                progress(IngestProgress("read", done, total, report.chunks_embedded, outcome.path, outcome.text))
+                continue
+            done += 1
+            path = str(outcome.found.path)
             progress(IngestProgress("read", done, total, report.chunks_embedded, path))
             if isinstance(outcome, _Failed):
-                report.skipped.append(SkippedFile(outcome.path, outcome.reason))
-                manifest.record_failure(outcome.path, outcome.reason)
+                report.skipped.append(SkippedFile(path, outcome.reason))
+                if outcome.remember:
+                    found = outcome.found
+                    signature = self.failure_signature(found.path)
+                    manifest.record_failure(path, outcome.reason, found.size, found.mtime_ns, signature)
+                else:
+                    manifest.record_failure(path, outcome.reason)
             elif isinstance(outcome, _Unchanged):
                 manifest.touch(path, outcome.found.size, outcome.found.mtime_ns)
                 report.files_unchanged += 1
             else:
                 batch.append(outcome)
+                report.ocr_pages += outcome.ocr_pages
                 pending_chunks += len(outcome.chunks)
                 if pending_chunks >= FLUSH_CHUNKS:
                     self._flush(batch, store, manifest, report, progress, done, total)
@@ -340,20 +430,35 @@ class Ingestor:
         self._flush(batch, store, manifest, report, progress, total, total)
 
     def _read_ahead(
-        self, candidates: list[FoundFile], records: dict[str, FileRecord], chunker: Chunker
-    ) -> Generator[_Outcome, None, None]:
-        """Read, parse and chunk files on a worker thread while the caller
-        embeds: the embedder (torch, outside the GIL) stays busy. The manifest
-        and the progress callback stay on the caller's thread."""
-        outcomes: queue.Queue[_Outcome | BaseException | None] = queue.Queue(maxsize=_READ_AHEAD)
+        self, candidates: list[FoundFile], records: dict[str, FileRecord], chunker: Chunker, parsers: ParserPool
+    ) -> Generator[_Outcome | _Note, None, None]:
+        """Read, parse (in the parser processes) and chunk files on reader threads,
+        one per parser process, while the caller embeds: the embedder stays busy.
+        Outcomes come back in the order of `candidates`; the manifest and the
+        progress callback stay on the caller's thread."""
+        outcomes: queue.Queue[_Outcome | _Note | BaseException | None] = queue.Queue(maxsize=_READ_AHEAD)
         stop = threading.Event()
+        readers = max(1, parsers.workers)
+
+        def note(path: Path, text: str) -> None:
+            if not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    outcomes.put(_Note(str(path), text), timeout=1)
 
         def produce() -> None:
             try:
-                for f in candidates:
-                    if stop.is_set():
-                        return
-                    outcomes.put(self._read(f, records.get(str(f.path)), chunker))
+                with ThreadPoolExecutor(readers, thread_name_prefix="ragkit-ingest-reader") as pool:
+                    window: deque[Future[_Outcome]] = deque()
+                    for f in candidates:
+                        if stop.is_set():
+                            break
+                        window.append(pool.submit(self._read, f, records.get(str(f.path)), chunker, parsers, note))
+                        if len(window) > readers:
+                            outcomes.put(window.popleft().result())
+                    while window and not stop.is_set():
+                        outcomes.put(window.popleft().result())
+                    for future in window:
+                        future.cancel()
             except BaseException as exc:  # surfaced on the caller's thread
                 outcomes.put(exc)
             finally:
@@ -373,14 +478,24 @@ class Ingestor:
                     outcomes.get(timeout=0.1)
             worker.join()
 
-    def _read(self, f: FoundFile, old: FileRecord | None, chunker: Chunker) -> _Outcome:
-        path = str(f.path)
+    def _read(
+        self,
+        f: FoundFile,
+        old: FileRecord | None,
+        chunker: Chunker,
+        parsers: ParserPool,
+        note: Callable[[Path, str], None],
+    ) -> _Outcome:
+        """One file's outcome. Whatever goes wrong with this file (unreadable,
+        a parser's error, hang or crash, text the chunker chokes on) fails
+        this file alone, with a one-line reason."""
         try:
             data = f.path.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
             if self._is_current(old, f.path) and old and old.sha256 == sha:
                 return _Unchanged(f)
-            doc = load_document(f.path, data)
+            doc = parsers.parse(f.path, data, lambda text: note(f.path, text))
+            del data
             # A text repeated within one file (boilerplate, a generated dump) is indexed once:
             # copies add nothing to retrieval, and identical vectors degrade the HNSW graph.
             unique: dict[str, Chunk] = {}
@@ -388,12 +503,17 @@ class Ingestor:
                 unique.setdefault(chunk.embed_text, chunk)
             chunks = list(unique.values())
             if not chunks:
-                raise DocumentError(path, "no text to index")
+                raise DocumentError(str(f.path), "no text to index")
         except DocumentError as exc:
-            return _Failed(path, exc.reason)
+            return _Failed(f, exc.reason)
         except OSError as exc:
-            return _Failed(path, f"cannot read: {exc.strerror or exc}")
-        return _FileWork(f, sha, self.signature(f.path), doc.kind, doc.has_lines, chunks, old)
+            return _Failed(f, f"cannot read: {exc.strerror or exc}", remember=False)
+        except MemoryError:
+            return _Failed(f, "too large to chunk in memory")
+        except Exception as exc:  # a bug met on this file's text: it is skipped, the ingest goes on
+            log.warning("%s: %s", f.path, exc, exc_info=True)
+            return _Failed(f, f"{exc.__class__.__name__} while chunking: {' '.join(str(exc).split())[:160]}")
+        return _FileWork(f, sha, self.signature(f.path), doc.kind, doc.has_lines, chunks, old, doc.ocr_pages)
 
     def _flush(
         self,
@@ -482,6 +602,7 @@ class Ingestor:
                     signature=work.signature,
                     kind=work.kind,
                     chunks=file_rows,
+                    ocr_pages=work.ocr_pages,
                 )
         progress(IngestProgress("embed", files_done, files_total, report.chunks_embedded))
 
@@ -507,6 +628,9 @@ def _summary(report: IngestReport) -> dict[str, int | float]:
     return {
         "files_scanned": report.files_scanned,
         "files_skipped": len(report.skipped),
+        "files_failed_before": len(report.failed_before),
+        "files_unsupported": len(report.unsupported_paths),
+        "ocr_pages": report.ocr_pages,
         "chunks_embedded": report.chunks_embedded,
         "files_new": report.files_new,
         "files_changed": report.files_changed,

@@ -37,7 +37,7 @@ def test_pdf_keeps_page_numbers_for_citations(tmp_path: Path) -> None:
     ("make", "reason"),
     [
         (lambda p: docgen.pdf(p, [FACT], password="secret"), "encrypted PDF"),
-        (docgen.scanned_pdf, "no text layer"),
+        (docgen.blank_scan_pdf, "no text found, not even by OCR"),
         (lambda p: p.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage") and p, "corrupt"),
     ],
     ids=["encrypted", "scanned", "corrupt"],

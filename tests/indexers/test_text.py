@@ -76,9 +76,15 @@ def test_legacy_encodings_are_read() -> None:
 def test_walk_skips_hidden_and_unsupported_and_survives_symlink_loops(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "note.md").write_text("x")
-    (tmp_path / "a" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "a" / "drawing.dwg").write_bytes(b"AC1032")
+    (tmp_path / "a" / "tool").write_bytes(b"\x7fELF\x00\x00")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "secret.md").write_text("x")
     (tmp_path / "a" / "loop").symlink_to(tmp_path, target_is_directory=True)
-    found = [f.path.relative_to(tmp_path).as_posix() for f in walk([tmp_path])]
+    unsupported: list[str] = []
+    found = [
+        f.path.relative_to(tmp_path).as_posix()
+        for f in walk([tmp_path], on_unsupported=lambda p: unsupported.append(p.relative_to(tmp_path).as_posix()))
+    ]
     assert found == ["a/note.md"]
+    assert unsupported == ["a/drawing.dwg", "a/tool"]  # counted for the summary, never silently dropped

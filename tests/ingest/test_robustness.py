@@ -47,7 +47,7 @@ def test_bad_files_are_skipped_with_one_line_reasons_and_the_rest_ingests(
     (root / "latin1.txt").write_bytes("Le café ouvre à 8 h; la clé est sous le paillasson.".encode("latin-1"))
     (root / "binary.md").write_bytes(b"\x7fELF\x00\x00\x01" * 300)
     docgen.pdf(root / "locked.pdf", [docgen.FACT], password="secret")
-    docgen.scanned_pdf(root / "scan.pdf")
+    docgen.blank_scan_pdf(root / "scan.pdf")
     (root / "truncated.docx").write_bytes(docgen.docx(tmp_path / "ok.docx").read_bytes()[:900])
     (root / "oneline.txt").write_text("word " * 400_000)  # a 2 MB file with no line break
     deep = root
@@ -66,7 +66,7 @@ def test_bad_files_are_skipped_with_one_line_reasons_and_the_rest_ingests(
         "zero.md": "empty file",
         "binary.md": "binary content in a text file",
         "locked.pdf": "encrypted PDF: save an unprotected copy to index it",
-        "scan.pdf": "no text layer (a scanned PDF?): run OCR on it first, e.g. with ocrmypdf",
+        "scan.pdf": "no text found, not even by OCR (blank or image-only pages)",
         "truncated.docx": "corrupt or not a Word .docx file: open and re-save it in Word",
         "dangling.md": "broken symbolic link",
     }
