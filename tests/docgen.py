@@ -157,3 +157,158 @@ HTML_PAGE = """<!doctype html><html><head><title>Ops Wiki</title><style>.x{color
 def html(path: Path) -> Path:
     path.write_text(HTML_PAGE.replace("{fact}", FACT))
     return path
+
+
+# -- formats added for issue 11 -------------------------------------------------------------------
+
+_ODF_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0"'
+)
+
+
+def _odf(path: Path, mimetype: str, body: str) -> Path:
+    """An OpenDocument package as LibreOffice writes it: a stored mimetype first, then content.xml."""
+    import zipfile
+
+    content = f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODF_NS}><office:body>{body}'
+    content += "</office:body></office:document-content>"
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr(zipfile.ZipInfo("mimetype"), mimetype)
+        package.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        package.writestr("META-INF/manifest.xml", "<manifest/>")
+    return path
+
+
+def odt(path: Path) -> Path:
+    return _odf(path, "application/vnd.oasis.opendocument.text", (
+        '<office:text><text:h text:outline-level="1">Operations handbook</text:h>'
+        '<text:h text:outline-level="2">Backups</text:h>'
+        f'<text:p>{FACT}</text:p><text:list><text:list-item><text:p>Check the<text:s text:c="2"/>vault'
+        '<text:tab/>weekly.</text:p></text:list-item></text:list>'
+        '<table:table table:name="Contacts"><table:table-row><table:table-cell><text:p>Name</text:p>'
+        '</table:table-cell><table:table-cell><text:p>Phone</text:p></table:table-cell></table:table-row>'
+        '<table:table-row><table:table-cell><text:p>Ada</text:p></table:table-cell><table:table-cell>'
+        '<text:p>555-0101</text:p></table:table-cell></table:table-row></table:table></office:text>'
+    ))  # fmt: skip
+
+
+def ods(path: Path) -> Path:
+    def row(*cells: str) -> str:
+        inner = "".join(f"<table:table-cell><text:p>{c}</text:p></table:table-cell>" for c in cells)
+        return f"<table:table-row>{inner}</table:table-row>"
+
+    empty = '<table:table-row table:number-rows-repeated="1048570"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>'  # noqa: E501
+    return _odf(path, "application/vnd.oasis.opendocument.spreadsheet", (
+        '<office:spreadsheet><table:table table:name="Servers">'
+        + row("Host", "Role", "RAM GB") + row("alpha", "database", "64") + row("beta", "backup vault", "32")
+        + empty + "</table:table></office:spreadsheet>"
+    ))  # fmt: skip
+
+
+def odp(path: Path) -> Path:
+    def slide(title: str, body: str, notes: str = "") -> str:
+        frames = f"<draw:frame><draw:text-box><text:p>{title}</text:p></draw:text-box></draw:frame>"
+        frames += f"<draw:frame><draw:text-box><text:p>{body}</text:p></draw:text-box></draw:frame>"
+        if notes:
+            frames += f"<presentation:notes><draw:frame><draw:text-box><text:p>{notes}</text:p></draw:text-box>"
+            frames += "</draw:frame></presentation:notes>"
+        return f'<draw:page draw:name="{title}">{frames}</draw:page>'
+
+    return _odf(path, "application/vnd.oasis.opendocument.presentation", (
+        "<office:presentation>" + slide("Quarterly review", "Revenue grew 12 percent.")
+        + slide("Backups", FACT, "Remind everyone to rotate the passphrase.") + "</office:presentation>"
+    ))  # fmt: skip
+
+
+def rtf(path: Path) -> Path:
+    """RTF as WordPad writes it: cp1252 with escaped accents and a \\par per paragraph."""
+    path.write_bytes(
+        b"{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Calibri;}}\\f0\\fs22 "
+        b"Operations handbook\\par\\par " + FACT.encode() + b"\\par "
+        b"Le caf\\'e9 ouvre \\'e0 8 h.\\par}"
+    )
+    return path
+
+
+def xml(path: Path) -> Path:
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE config [<!ENTITY lol "lol">]>\n<config>'
+        "<server><host>db1.internal</host><port>5432</port></server>"
+        f"<backup><vault passphrase-hint='ask Grace'/><note>{FACT} It is kept in the safe of the "
+        "operations office and changed after every audit of the backup procedure.</note></backup></config>"
+    )
+    return path
+
+
+def text_image(path: Path, lines: list[str], *, dpi: int = 300, size: tuple[float, float] = (8.27, 11.69)) -> Path:
+    """A page of `lines` rendered like a scan at `dpi` (PNG, JPEG or TIFF by suffix)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = int(size[0] * dpi), int(size[1] * dpi)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(_font(), size=max(8, int(dpi * 11 / 72)))  # 11 pt
+    y = int(dpi * 0.8)
+    for line in lines:
+        if line:
+            draw.text((int(dpi * 0.8), y), line, fill=0, font=font)
+        y += int(dpi * 11 / 72 * 1.6)
+    image.save(path, dpi=(dpi, dpi))
+    return path
+
+
+def _font() -> str:
+    import glob
+
+    for pattern in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/**/*.ttf"):
+        found = sorted(glob.glob(pattern, recursive=True))
+        if found:
+            return found[0]
+    import PIL
+
+    return str(Path(PIL.__file__).parent / "fonts" / "DejaVuSans.ttf")
+
+
+def scanned_pdf(
+    path: Path, pages: list[list[str]], *, dpi: int = 300, text_pages: dict[int, str] | None = None
+) -> Path:
+    """An image-only PDF like a scanner's: each page is a picture of its lines, no text layer.
+    `text_pages` (1-based) are ordinary pages with a text layer instead."""
+    import tempfile
+
+    from fpdf import FPDF
+
+    doc = FPDF(unit="in", format=(8.27, 11.69))
+    with tempfile.TemporaryDirectory() as work:
+        for number, lines in enumerate(pages, 1):
+            doc.add_page()
+            if text_pages and number in text_pages:
+                doc.set_font("helvetica", size=11)
+                doc.multi_cell(0, 0.2, text_pages[number])
+                continue
+            image = text_image(Path(work) / f"p{number}.png", lines, dpi=dpi)
+            doc.image(str(image), x=0, y=0, w=8.27, h=11.69)
+        doc.output(str(path))
+    return path
+
+
+def libreoffice(source: Path, target_suffix: str) -> Path:
+    """`source` converted by LibreOffice (headless) to a legacy format such as .doc, .ppt or .xls."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    assert soffice, "LibreOffice is not installed"
+    filters = {"doc": "doc:MS Word 97", "ppt": "ppt:MS PowerPoint 97", "xls": "xls:MS Excel 97"}
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
+             filters[target_suffix], "--outdir", str(source.parent), str(source)],
+            check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+    return source.with_suffix("." + target_suffix)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document, LoadContext
+from ragkit.indexers.base import BlockWriter, Document, LoadContext, decode_text
 from ragkit.indexers.optional import require
 
 _DROP = ("script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "iframe",
@@ -112,5 +112,19 @@ class HtmlLoader:
         if not data.strip():
             raise DocumentError(str(path), "empty file")
         writer = BlockWriter(path, self.kind)
-        add_html(writer, data)
+        add_html(writer, _decoded(path, data))
         return writer.doc
+
+
+def _decoded(path: Path, data: bytes) -> bytes | str:
+    """Bytes for BeautifulSoup to decode by the page's own <meta charset> or BOM, unless they
+    are UTF-16/32 without a BOM or undeclared legacy text: those are decoded here."""
+    import re
+
+    if re.search(rb"<meta[^>]+charset", data[:4096], re.IGNORECASE) and b"\x00" not in data[:4096]:
+        return data
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return decode_text(path, data)

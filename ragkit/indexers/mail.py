@@ -5,6 +5,7 @@ body's text); attachments are skipped and only their names listed."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import mailbox
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document, LoadContext
+from ragkit.indexers.base import BlockWriter, Document, LoadContext, decode_text
 
 
 def _add_message(writer: BlockWriter, message: EmailMessage) -> None:
@@ -26,9 +27,14 @@ def _add_message(writer: BlockWriter, message: EmailMessage) -> None:
     if body is not None:
         try:
             content = body.get_content()
-        except (LookupError, ValueError):  # unknown charset, broken encoding
+        except (LookupError, ValueError, UnicodeError):  # unknown charset, broken encoding
+            content = ""
+        if not content or not body.get_param("charset") or "\ufffd" in str(content):
+            # No declared charset, or a wrong one: detect it from the bytes.
             payload = body.get_payload(decode=True)
-            content = payload.decode("latin-1") if isinstance(payload, bytes) else ""
+            if isinstance(payload, bytes) and payload.strip():
+                with contextlib.suppress(DocumentError):
+                    content = decode_text(Path("body"), payload)
         if body.get_content_subtype() == "html":
             from ragkit.indexers.html import add_html
 
@@ -49,6 +55,9 @@ class EmlLoader:
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         if not data.strip():
             raise DocumentError(str(path), "empty file")
+        if b"\x00" in data[:4096] or data.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+            # Saved as UTF-16 (some Windows mail tools), with or without a byte-order mark.
+            data = decode_text(path, data).encode("utf-8")
         message = email.message_from_bytes(data, policy=email.policy.default)
         if not message.keys():
             raise DocumentError(str(path), "not an e-mail message (no headers)")

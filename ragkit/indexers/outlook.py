@@ -42,8 +42,10 @@ class MsgLoader:
             subject = " ".join(str(getattr(message, "subject", "") or "").split()) or "(no subject)"
             writer.heading(1, subject)
             header = []
+            headers = getattr(message, "header", None) or {}
             for label, attr in (("From", "sender"), ("To", "to"), ("Cc", "cc"), ("Date", "date")):
-                value = getattr(message, attr, None)
+                # The MAPI property, else the transport header (a message that was never sent has neither).
+                value = getattr(message, attr, None) or headers.get(label)
                 if value:
                     header.append(f"{label}: {value}")
             writer.text("\n".join(header))
