@@ -85,7 +85,7 @@ def test_damaged_msg_is_a_reason_not_a_crash(tmp_path: Path) -> None:
     good = msggen.msg(tmp_path / "a.msg", subject="S", body="B", sender="a", to="b", date="", attachments={})
     broken = tmp_path / "broken.msg"
     broken.write_bytes(good.read_bytes()[:1500])
-    with pytest.raises(DocumentError, match="corrupt or not an Outlook message|no text"):
+    with pytest.raises(DocumentError, match=r"corrupt or not an Outlook message|no text"):
         _load(broken)
 
 
