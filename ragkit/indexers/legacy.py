@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragkit.errors import DocumentError
-from ragkit.indexers.base import BlockWriter, Document, LoadContext
+from ragkit.indexers.base import BlockWriter, Document, LoadContext, Loader
 from ragkit.indexers.optional import require
-from ragkit.indexers.spreadsheet import render_row
+from ragkit.indexers.spreadsheet import add_sheet
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -22,35 +22,48 @@ def _check_ole(path: Path, data: bytes, what: str) -> None:
         raise DocumentError(str(path), f"corrupt or not a {what} file (no OLE header): open and re-save it")
 
 
-def _with_kind(doc: Document, kind: str) -> Document:
-    doc.kind = kind
-    return doc
+class _ConvertedLoader:
+    """A legacy format read by converting it with LibreOffice to its OOXML successor."""
+
+    kind = ""
+    suffixes: frozenset[str] = frozenset()
+    version = 1
+    target = ""
+    what = ""
+
+    def successor(self) -> Loader:
+        raise NotImplementedError
+
+    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
+        _check_ole(path, data, self.what)
+        converted = ctx.converter().convert(path, data, self.target, self.what)
+        doc = self.successor().load(path, converted, ctx)
+        doc.kind = self.kind
+        return doc
 
 
-class DocLoader:
+class DocLoader(_ConvertedLoader):
     kind = "doc"
     suffixes = frozenset({".doc", ".dot"})
-    version = 1
+    target = "docx"
+    what = "Word 97-2003 (.doc)"
 
-    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
+    def successor(self) -> Loader:
         from ragkit.indexers.docx import DocxLoader
 
-        _check_ole(path, data, "Word 97-2003 (.doc)")
-        converted = ctx.converter().convert(path, data, "docx", "Word 97-2003 (.doc)")
-        return _with_kind(DocxLoader().load(path, converted, ctx), self.kind)
+        return DocxLoader()
 
 
-class PptLoader:
+class PptLoader(_ConvertedLoader):
     kind = "ppt"
     suffixes = frozenset({".ppt", ".pps", ".pot"})
-    version = 1
+    target = "pptx"
+    what = "PowerPoint 97-2003 (.ppt)"
 
-    def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
+    def successor(self) -> Loader:
         from ragkit.indexers.pptx import PptxLoader
 
-        _check_ole(path, data, "PowerPoint 97-2003 (.ppt)")
-        converted = ctx.converter().convert(path, data, "pptx", "PowerPoint 97-2003 (.ppt)")
-        return _with_kind(PptxLoader().load(path, converted, ctx), self.kind)
+        return PptxLoader()
 
 
 class XlsLoader:
@@ -71,20 +84,8 @@ class XlsLoader:
         try:
             for index in range(book.nsheets):
                 sheet = book.sheet_by_index(index)
-                writer.reset_headings(f"Sheet {sheet.name}")
-                header: list[str] | None = None
-                rows = 0
-                for r in range(sheet.nrows):
-                    row = [_cell(book, sheet.cell(r, c)) for c in range(sheet.ncols)]
-                    if not any(row):
-                        continue
-                    if header is None:
-                        header = [" ".join(v.split()) for v in row]
-                        continue
-                    writer.text(render_row(header, row), same_paragraph=True)
-                    rows += 1
-                if header is not None and not rows:
-                    writer.text(" | ".join(h for h in header if h))
+                rows = ([_cell(book, sheet.cell(r, c)) for c in range(sheet.ncols)] for r in range(sheet.nrows))
+                add_sheet(writer, sheet.name, rows)
                 book.unload_sheet(index)
         finally:
             book.release_resources()

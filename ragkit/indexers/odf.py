@@ -14,7 +14,7 @@ from typing import Any
 
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import BlockWriter, Document, LoadContext
-from ragkit.indexers.spreadsheet import render_row, render_table
+from ragkit.indexers.spreadsheet import add_sheet, render_table
 
 _NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -151,15 +151,7 @@ class OdsLoader:
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         writer = BlockWriter(path, self.kind)
         for sheet in _body(_content(path, data), "spreadsheet").iter(_TABLE):
-            writer.reset_headings(f"Sheet {sheet.get(_q('table', 'name'), '')}".strip())
-            rows = _table_rows(sheet)
-            if not rows:
-                continue
-            header = [" ".join(h.split()) for h in rows[0]]
-            for row in rows[1:]:
-                writer.text(render_row(header, row), same_paragraph=True)
-            if len(rows) == 1:
-                writer.text(" | ".join(h for h in header if h))
+            add_sheet(writer, sheet.get(_q("table", "name"), ""), _table_rows(sheet))
         if not writer.doc.blocks:
             raise DocumentError(str(path), "no text to index (all sheets are empty)")
         return writer.doc

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,24 @@ def render_table(rows: list[list[str]]) -> list[str]:
     if len(rows) < 2:
         return [" | ".join(c for c in r if c) for r in rows]
     return [render_row(rows[0], row) for row in rows[1:]]
+
+
+def add_sheet(writer: BlockWriter, name: str, rows: Iterable[Sequence[Any]]) -> None:
+    """One sheet under the heading "Sheet NAME": its first non-empty row is the header,
+    each later row "header: value; ..."; a sheet with only a header keeps it."""
+    writer.reset_headings(f"Sheet {name}".strip())
+    header: list[str] | None = None
+    written = 0
+    for row in rows:
+        if not any(v is not None and str(v).strip() for v in row):
+            continue
+        if header is None:
+            header = ["" if v is None else " ".join(str(v).split()) for v in row]
+            continue
+        writer.text(render_row(header, row), same_paragraph=True)
+        written += 1
+    if header is not None and not written:
+        writer.text(" | ".join(h for h in header if h))
 
 
 class CsvLoader:
@@ -91,17 +109,7 @@ class XlsxLoader:
         writer = BlockWriter(path, self.kind)
         try:
             for sheet in book.worksheets:
-                writer.reset_headings(f"Sheet {sheet.title}")
-                header: list[str] | None = None
-                for row in _rows(sheet):
-                    if not any(v is not None and str(v).strip() for v in row):
-                        continue
-                    if header is None:
-                        header = ["" if v is None else " ".join(str(v).split()) for v in row]
-                        continue
-                    writer.text(render_row(header, row), same_paragraph=True)
-                if header is not None and not writer.doc.blocks:
-                    writer.text(" | ".join(h for h in header if h))
+                add_sheet(writer, sheet.title, _rows(sheet))
         finally:
             book.close()
         if not writer.doc.blocks:
