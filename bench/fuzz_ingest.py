@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragkit import Ragkit  # noqa: E402
-from ragkit.errors import DocumentError  # noqa: E402
-from ragkit.indexers.sandbox import ParserConfig, ParserPool  # noqa: E402
-from tests.fuzzing import mutants, seed_documents  # noqa: E402
-from tests.ingest.test_isolation import _manifest_ids  # noqa: E402
-from tests.ingest.test_pipeline import keyword_ids, store_ids  # noqa: E402
+from ragkit import Ragkit
+from ragkit.errors import DocumentError
+from ragkit.indexers.sandbox import ParserConfig, ParserPool
+from tests.fuzzing import mutants, seed_documents
+from tests.ingest.test_isolation import _manifest_ids
+from tests.ingest.test_pipeline import keyword_ids, store_ids
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragkit.indexers import load_document  # noqa: E402
-from ragkit.indexers.base import LoadContext, ParserServices  # noqa: E402
-from tests import docgen  # noqa: E402
+from ragkit.indexers import load_document
+from ragkit.indexers.base import LoadContext, ParserServices
+from tests import docgen
 
 BUILTIN = (
     "The backup vault is unlocked with the passphrase orange-falcon-42. Keys are rotated every 45 days by the "

@@ -23,10 +23,11 @@ from ragkit.indexers.epub import EpubLoader
 from ragkit.indexers.html import HtmlLoader
 from ragkit.indexers.images import ImageLoader
 from ragkit.indexers.jsondata import JsonLinesLoader, JsonLoader
-from ragkit.indexers.legacy import DocLoader, PptLoader, XlsLoader
+from ragkit.indexers.legacy import DocLoader, PptLoader, WriterLoader, XlsLoader
 from ragkit.indexers.mail import EmlLoader, MboxLoader
 from ragkit.indexers.notebook import NotebookLoader
 from ragkit.indexers.odf import OdpLoader, OdsLoader, OdtLoader
+from ragkit.indexers.ooxml import OLE_HEADER
 from ragkit.indexers.outlook import MsgLoader
 from ragkit.indexers.pdf import PdfLoader
 from ragkit.indexers.pptx import PptxLoader
@@ -42,8 +43,8 @@ INDEXER_VERSION = 4  # 4: chunks also go to the keyword (BM25) index
 LOADERS: tuple[Loader, ...] = (
     *TEXT_LOADERS, CodeLoader(), HtmlLoader(), PdfLoader(), DocxLoader(), PptxLoader(), XlsxLoader(), CsvLoader(),
     EpubLoader(), NotebookLoader(), EmlLoader(), MboxLoader(), JsonLoader(), JsonLinesLoader(), DocLoader(),
-    PptLoader(), XlsLoader(), OdtLoader(), OdsLoader(), OdpLoader(), RtfLoader(), MsgLoader(), XmlLoader(),
-    ImageLoader(),
+    PptLoader(), XlsLoader(), WriterLoader(), OdtLoader(), OdsLoader(), OdpLoader(), RtfLoader(), MsgLoader(),
+    XmlLoader(), ImageLoader(),
 )  # fmt: skip
 _SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv"})
 IGNORE_FILES = (".gitignore", ".ragkitignore")
@@ -55,8 +56,17 @@ _ODF_TYPES = {
     b"application/vnd.oasis.opendocument.presentation": "odp",
     b"application/epub+zip": "epub",
 }
+# OLE compound files by a stream only their format has (names are UTF-16 in the directory).
+_OLE_STREAMS = tuple(
+    (name.encode("utf-16-le"), kind)
+    for name, kind in (
+        ("__substg1.0_", "msg"), ("WordDocument", "doc"), ("PowerPoint Document", "ppt"), ("Workbook", "xls"),
+    )
+)  # fmt: skip
 # Kinds a misnamed file may be read as when its content says so.
-_CONTAINERS = frozenset({"pdf", "docx", "pptx", "xlsx", "epub", "odt", "ods", "odp", "rtf", "html"})
+_CONTAINERS = frozenset(
+    {"pdf", "docx", "pptx", "xlsx", "epub", "odt", "ods", "odp", "rtf", "html", "doc", "ppt", "xls", "msg"}
+)
 # Loaders whose files are often something else under their name (a .doc that is RTF or DOCX).
 _READ_AS_SNIFFED = frozenset({"text", "code", "doc", "xls", "ppt", "xml"})
 
@@ -79,6 +89,11 @@ def sniff(data: bytes) -> str | None:
             return None
     if head.startswith(b"{\\rtf"):
         return "rtf"
+    if data.startswith(OLE_HEADER):
+        # An OLE compound file: which Office format, by the streams it holds.
+        for stream, kind in _OLE_STREAMS:
+            if stream in data:
+                return kind
     lowered = head.lstrip()[:64].lower()
     if lowered.startswith((b"<!doctype html", b"<html")):
         return "html"

@@ -10,6 +10,7 @@ from typing import Any
 
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import BlockWriter, Document, LoadContext
+from ragkit.indexers.ooxml import as_plain, check_not_encrypted
 from ragkit.indexers.optional import require
 from ragkit.indexers.spreadsheet import render_table
 
@@ -22,16 +23,17 @@ def _table_rows(table: Any) -> list[str]:
 
 class DocxLoader:
     kind = "docx"
-    suffixes = frozenset({".docx"})
-    version = 1
+    suffixes = frozenset({".docx", ".docm", ".dotx", ".dotm"})
+    version = 2  # 2: password-protected files named, macro-enabled variants read
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("docx", "Word (.docx)", "office")
         import docx
         from docx.table import Table
 
+        check_not_encrypted(path, data, "Word")
         try:
-            document = docx.Document(io.BytesIO(data))
+            document = docx.Document(io.BytesIO(as_plain(data, "docx")))
         except Exception:  # python-docx raises zipfile, KeyError and lxml errors for bad files
             raise DocumentError(str(path), "corrupt or not a Word .docx file: open and re-save it in Word") from None
         writer = BlockWriter(path, self.kind)

@@ -5,6 +5,7 @@ notes; without LibreOffice the file is skipped with the line to install it."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ragkit.errors import DocumentError
@@ -15,11 +16,17 @@ from ragkit.indexers.spreadsheet import add_sheet
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def _check_ole(path: Path, data: bytes, what: str) -> None:
-    if not data.strip():
-        raise DocumentError(str(path), "empty file")
-    if not data.startswith(_OLE):
-        raise DocumentError(str(path), f"corrupt or not a {what} file (no OLE header): open and re-save it")
+def _as_text(path: Path, data: bytes, ctx: LoadContext) -> Document | None:
+    """The file read as plain text when it is text, else None."""
+    from ragkit.indexers.base import text_encoding
+    from ragkit.indexers.text import PlainTextLoader
+
+    if text_encoding(data[:65536]) is None:
+        return None
+    try:
+        return PlainTextLoader().load(path, data, ctx)
+    except DocumentError:
+        return None
 
 
 class _ConvertedLoader:
@@ -34,8 +41,17 @@ class _ConvertedLoader:
     def successor(self) -> Loader:
         raise NotImplementedError
 
+    needs_ole = True
+    """The format is an OLE compound file: other content under its suffix is something else."""
+
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
-        _check_ole(path, data, self.what)
+        if not data.strip():
+            raise DocumentError(str(path), "empty file")
+        if self.needs_ole and not data.startswith(_OLE):
+            text = _as_text(path, data, ctx)
+            if text is not None:
+                return text  # a text file under an Office suffix (.dot is also Graphviz's)
+            # Else let LibreOffice judge by content: it also reads WordPerfect and Works files saved as .doc.
         converted = ctx.converter().convert(path, data, self.target, self.what)
         doc = self.successor().load(path, converted, ctx)
         doc.kind = self.kind
@@ -66,6 +82,21 @@ class PptLoader(_ConvertedLoader):
         return PptxLoader()
 
 
+class WriterLoader(_ConvertedLoader):
+    """Other word processors' files LibreOffice reads: WordPerfect, Works, Write, StarOffice, Hangul."""
+
+    kind = "wordprocessor"
+    suffixes = frozenset({".wpd", ".wps", ".wri", ".sxw", ".hwp"})
+    target = "docx"
+    what = "word processor"
+    needs_ole = False
+
+    def successor(self) -> Loader:
+        from ragkit.indexers.docx import DocxLoader
+
+        return DocxLoader()
+
+
 class XlsLoader:
     kind = "xls"
     suffixes = frozenset({".xls", ".xlt"})
@@ -75,10 +106,17 @@ class XlsLoader:
         require("xlrd", "Excel 97-2003 (.xls)", "office")
         import xlrd
 
-        _check_ole(path, data, "Excel 97-2003 (.xls)")
-        try:
+        if not data.strip():
+            raise DocumentError(str(path), "empty file")
+        try:  # OLE files and the bare BIFF2-4 streams of old Excel versions
             book = xlrd.open_workbook(file_contents=data, on_demand=True)
         except Exception as exc:  # xlrd raises XLRDError, CompDocError, struct and index errors for damaged files
+            if not data.startswith(_OLE):  # a CSV or text export saved as .xls
+                from ragkit.indexers.spreadsheet import CsvLoader
+
+                with contextlib.suppress(DocumentError):
+                    if _as_text(path, data, ctx) is not None:
+                        return CsvLoader().load(path, data, ctx)
             raise DocumentError(str(path), f"corrupt Excel .xls file ({exc.__class__.__name__}): re-save it") from None
         writer = BlockWriter(path, self.kind)
         try:

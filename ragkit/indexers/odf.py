@@ -40,16 +40,23 @@ _SKIP_TEXT = frozenset({_q("text", "note-citation"), _q("office", "annotation"),
 
 
 def _content(path: Path, data: bytes) -> Any:
+    """The document's XML: content.xml of a package, or a flat ODF file (.fodt) itself."""
     from lxml import etree
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            info = package.getinfo("content.xml")
-            if info.file_size > _MAX_CONTENT_BYTES:
-                raise DocumentError(str(path), f"content.xml unpacks to {info.file_size / 1e6:.0f} MB: too large")
-            xml = package.read(info)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, NotImplementedError, zipfile.LargeZipFile):
-        raise DocumentError(str(path), "corrupt or not an OpenDocument file: open and re-save it") from None
+    if data.lstrip().startswith(b"<"):
+        xml = data
+    else:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as package:
+                manifest = "META-INF/manifest.xml"
+                if manifest in package.namelist() and b"encryption-data" in package.read(manifest):
+                    raise DocumentError(str(path), "password-protected OpenDocument file: save an unprotected copy")
+                info = package.getinfo("content.xml")
+                if info.file_size > _MAX_CONTENT_BYTES:
+                    raise DocumentError(str(path), f"content.xml unpacks to {info.file_size / 1e6:.0f} MB: too large")
+                xml = package.read(info)
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, NotImplementedError):
+            raise DocumentError(str(path), "corrupt or not an OpenDocument file: open and re-save it") from None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=False)
     try:
         root = etree.fromstring(xml, parser)
@@ -132,7 +139,7 @@ def _walk_text(writer: BlockWriter, element: Any, page: int | None = None, list_
 
 class OdtLoader:
     kind = "odt"
-    suffixes = frozenset({".odt", ".ott"})
+    suffixes = frozenset({".odt", ".ott", ".fodt"})
     version = 1
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
@@ -145,7 +152,7 @@ class OdtLoader:
 
 class OdsLoader:
     kind = "ods"
-    suffixes = frozenset({".ods", ".ots"})
+    suffixes = frozenset({".ods", ".ots", ".fods"})
     version = 1
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
@@ -163,7 +170,7 @@ def _slides(body: Any) -> Iterator[tuple[int, Any]]:
 
 class OdpLoader:
     kind = "odp"
-    suffixes = frozenset({".odp", ".otp"})
+    suffixes = frozenset({".odp", ".otp", ".fodp"})
     version = 1
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:

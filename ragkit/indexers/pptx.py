@@ -10,6 +10,7 @@ from typing import Any
 
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import BlockWriter, Document, LoadContext
+from ragkit.indexers.ooxml import as_plain, check_not_encrypted
 from ragkit.indexers.optional import require
 from ragkit.indexers.spreadsheet import render_table
 
@@ -28,15 +29,16 @@ def _shape_texts(shape: Any) -> list[str]:
 
 class PptxLoader:
     kind = "pptx"
-    suffixes = frozenset({".pptx"})
-    version = 1
+    suffixes = frozenset({".pptx", ".pptm", ".ppsx", ".ppsm", ".potx", ".potm"})
+    version = 2  # 2: password-protected files named, macro-enabled variants read
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("pptx", "PowerPoint (.pptx)", "office")
         import pptx
 
+        check_not_encrypted(path, data, "PowerPoint")
         try:
-            deck = pptx.Presentation(io.BytesIO(data))
+            deck = pptx.Presentation(io.BytesIO(as_plain(data, "pptx")))
         except Exception:  # zipfile, KeyError and lxml errors for bad files
             raise DocumentError(str(path), "corrupt or not a PowerPoint .pptx file: re-save it, then ingest") from None
         writer = BlockWriter(path, self.kind)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import Block, BlockWriter, Document, LoadContext, decode_text
+from ragkit.indexers.ooxml import as_plain, check_not_encrypted
 from ragkit.indexers.optional import require
 
 
@@ -95,15 +96,16 @@ def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
 
 class XlsxLoader:
     kind = "xlsx"
-    suffixes = frozenset({".xlsx", ".xlsm"})
-    version = 1
+    suffixes = frozenset({".xlsx", ".xlsm", ".xltx", ".xltm"})
+    version = 2  # 2: password-protected files named, macro-enabled variants read
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:
         require("openpyxl", "Excel (.xlsx)", "office")
         import openpyxl
 
+        check_not_encrypted(path, data, "Excel")
         try:
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            book = openpyxl.load_workbook(io.BytesIO(as_plain(data, "xlsx")), read_only=True, data_only=True)
         except Exception:  # zipfile, KeyError, InvalidFileException for bad files
             raise DocumentError(str(path), "corrupt or not an Excel .xlsx file: re-save it, then ingest") from None
         writer = BlockWriter(path, self.kind)

@@ -177,7 +177,7 @@ class RstLoader:
 
 class PlainTextLoader:
     kind = "text"
-    suffixes = frozenset({".txt", ".text", ".log"})
+    suffixes = frozenset({".txt", ".text", ".log", ".srt", ".vtt"})
     version = 1
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:

@@ -45,7 +45,7 @@ def _lines(element: Any, path: str) -> list[str]:
 
 class XmlLoader:
     kind = "xml"
-    suffixes = frozenset({".xml"})
+    suffixes = frozenset({".xml", ".svg"})
     version = 1
 
     def load(self, path: Path, data: bytes, ctx: LoadContext) -> Document:

@@ -227,3 +227,54 @@ def test_without_ocr_a_scanned_pdf_or_an_image_names_the_install_line(tmp_path: 
 def test_plugin_loaders_add_formats() -> None:
     loaders = Loaders(plugins=("tests.hostile_loaders",))
     assert loaders.for_path(Path("x.boom")) is not None and Loaders().for_path(Path("x.boom")) is None
+
+
+def test_password_protected_and_macro_enabled_office_files(tmp_path: Path) -> None:
+    import zipfile
+
+    protected = tmp_path / "salaries.xlsx"  # Office's encrypted container: OLE with an EncryptedPackage stream
+    protected.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500) + "EncryptedPackage".encode("utf-16-le"))
+    with pytest.raises(DocumentError, match="password-protected Excel file: save an unprotected copy"):
+        _load(protected)
+    source = docgen.docx(tmp_path / "plain.docx")
+    macro = tmp_path / "macros.docm"
+    with zipfile.ZipFile(source) as package, zipfile.ZipFile(macro, "w") as out:
+        for info in package.infolist():
+            content = package.read(info)
+            if info.filename == "[Content_Types].xml":
+                content = content.replace(
+                    b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+                    b"application/vnd.ms-word.document.macroEnabled.main+xml",
+                )
+            out.writestr(info, content)
+    assert FACT in _texts(_load(macro))
+
+
+def test_flat_and_encrypted_opendocument(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(docgen.odt(tmp_path / "a.odt")) as package:
+        flat = tmp_path / "flat.fodt"
+        flat.write_bytes(package.read("content.xml"))
+    assert FACT in _texts(_load(flat))
+    locked = tmp_path / "locked.odt"
+    with zipfile.ZipFile(locked, "w") as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        package.writestr("content.xml", b"\x8f\x12binary")
+        package.writestr("META-INF/manifest.xml", '<manifest:encryption-data manifest:checksum="x"/>')
+    with pytest.raises(DocumentError, match="password-protected OpenDocument file"):
+        _load(locked)
+
+
+def test_office_suffixes_on_other_content(tmp_path: Path) -> None:
+    graphviz = tmp_path / "relations.dot"  # Word template suffix, Graphviz content
+    graphviz.write_text('digraph "ops" {\n  vault -> backups;\n}\n')
+    assert "vault -> backups;" in "\n".join(_texts(_load(graphviz)))
+    csv_as_xls = tmp_path / "export.xls"  # web exports often save CSV under .xls
+    csv_as_xls.write_text("host,role\nbeta,backup vault\n")
+    assert _texts(_load(csv_as_xls)) == ["host: beta; role: backup vault"]
+    msg_as_doc = tmp_path / "mail.doc"  # an OLE file is read as what its streams say
+    msg_as_doc.write_bytes(
+        msggen.msg(tmp_path / "m.msg", subject="S", body=FACT, sender="a", to="b", date="", attachments={}).read_bytes()
+    )
+    assert FACT in _texts(_load(msg_as_doc))
