@@ -225,11 +225,13 @@ def _print_report(report: IngestReport, index: str) -> None:
         rows.append(("embedding rate", f"{report.chunks_embedded / report.seconds:.1f} chunks/s"))
     if report.ocr_pages:
         rows.append(("pages read by OCR", report.ocr_pages))
-    if report.unsupported:
-        rows.append(("not read (type not supported)", _by_suffix(report.unsupported)))
     for name, value in rows:
         table.add_row(name, str(value))
     out.print(table)
+    if report.unsupported:
+        n = len(report.unsupported_paths)
+        kinds = escape(_by_suffix(report.unsupported))
+        out.print(f"not read, type not supported: {n} file{'s' if n != 1 else ''} ({kinds})")
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
     if report.failed_before:
@@ -310,7 +312,7 @@ def status(
         if st.ocr_pages:
             rows.append(("pages read by OCR", str(st.ocr_pages)))
         if st.unsupported:
-            rows.append(("not read (type not supported)", escape(_by_suffix(st.unsupported))))
+            rows.append(("not read (type not supported)", escape(_by_suffix(st.unsupported))))  # a wrapping column
         if st.interrupted_files:
             rows.append(("interrupted", f"[yellow]{st.interrupted_files} files: run ragkit ingest to finish[/]"))
         for name, value in rows:

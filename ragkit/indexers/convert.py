@@ -65,7 +65,8 @@ class OfficeConverter:
                 ) from None
             converted = out_dir / f"in.{target}"
             if process.returncode != 0 or not converted.is_file():
-                detail = " ".join(stderr.decode(errors="replace").split())[:160]
+                lines = stderr.decode(errors="replace").splitlines()
+                detail = " ".join(" ".join(line for line in lines if "javaldx" not in line).split())[:160]
                 raise DocumentError(
                     str(path),
                     f"LibreOffice could not convert this {what} file (corrupt?){': ' + detail if detail else ''}",

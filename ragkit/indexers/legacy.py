@@ -83,10 +83,10 @@ class PptLoader(_ConvertedLoader):
 
 
 class WriterLoader(_ConvertedLoader):
-    """Other word processors' files LibreOffice reads: WordPerfect, Works, Write, StarOffice, Hangul."""
+    """Other word processors' files LibreOffice reads: WordPerfect, Works, Write, StarOffice."""
 
     kind = "wordprocessor"
-    suffixes = frozenset({".wpd", ".wps", ".wri", ".sxw", ".hwp"})
+    suffixes = frozenset({".wpd", ".wps", ".wri", ".sxw"})
     target = "docx"
     what = "word processor"
     needs_ole = False

@@ -73,7 +73,9 @@ class RapidOcrEngine:
     def __init__(self, threads: int | None = None) -> None:
         from rapidocr import RapidOCR
 
-        params: dict[str, Any] = {"Global.log_level": "error"}
+        # No per-line angle classifier: it turned some upright lines of clean scans upside down (garbage
+        # text); pages scanned upside down are rare, and a whole-page check would be the fix for them.
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
         if threads:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self._engine = RapidOCR(params=params)

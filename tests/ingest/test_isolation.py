@@ -95,7 +95,7 @@ def test_cli_reports_each_failure_once_and_counts_unsupported_files(
     assert first.returncode == 3, first.stderr
     skipped_lines = [line for line in first.stderr.splitlines() if line.startswith("skipped ")]
     assert len(skipped_lines) == 4 and "Traceback" not in first.stderr
-    assert "not read (type not supported)" in first.stdout and "2 .dwg, 1 .bin" in first.stdout
+    assert "not read, type not supported: 3 files (2 .dwg, 1 .bin)" in first.stdout
 
     second = ingest("--json")
     assert second.returncode == 3
