@@ -249,12 +249,16 @@ class Ingestor:
 
     @cached_property
     def _parser_fingerprint(self) -> str:
-        """Which optional parsers are installed: a file that failed for want of one
-        is read again once it is there."""
+        """Which optional parsers are installed, and the parsers' limits and OCR setting: a
+        file that failed for want of a parser, time or memory is read again once it has them."""
         from ragkit.indexers.convert import find_soffice
         from ragkit.indexers.optional import installed_parsers
 
-        return ",".join([*installed_parsers(), "soffice" if find_soffice() else ""])
+        parts = [*installed_parsers(), "soffice" if find_soffice() else ""]
+        if self.parsers is not None:
+            config = self.parsers.config
+            parts += [f"t{config.seconds:g}", f"m{config.memory_mb}", f"ocr-{config.ocr}"]
+        return ",".join(parts)
 
     def failure_signature(self, path: Path) -> str:
         return f"{self.signature(path)}:{self._parser_fingerprint}"

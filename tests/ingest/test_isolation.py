@@ -68,6 +68,12 @@ def test_a_parser_that_raises_hangs_hogs_or_crashes_costs_only_its_file(
         assert set(_reasons(retried)) == set(reasons) and retried.failed_before == []
         assert store_ids(kit) == _manifest_ids(kit) == keyword_ids(kit)
 
+    # Giving the parsers more time (or memory, or OCR) tries the failed files again by itself.
+    with make_kit(**{**HOSTILE, "parse_timeout": 4.0}) as patient:
+        again = patient.ingest([root])
+        assert set(_reasons(again)) == set(reasons) and again.failed_before == []
+        assert _reasons(again)["stuck.hang"].startswith("took longer than 4 s")
+
 
 def test_cli_reports_each_failure_once_and_counts_unsupported_files(
     cli,
