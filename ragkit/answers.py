@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragkit.cancel import CancelToken
 from ragkit.retrieval import Retrieval
 
 
@@ -182,6 +183,13 @@ class AnswerStream:
 
     on_answer: Callable[[Answer], None] | None = None
     """Called with the answer when the stream ends, also when it was stopped."""
+    cancel_token: CancelToken = field(default_factory=CancelToken)
+    """The token the model checks; `cancel()` sets it."""
+
+    def cancel(self) -> None:
+        """Stop the answer from any thread, also while the prompt is being evaluated: the
+        iteration ends soon after, and `answer` holds what was generated, `stopped`."""
+        self.cancel_token.cancel()
 
     def __iter__(self) -> Iterator[str]:
         parts: list[str] = []
@@ -197,7 +205,8 @@ class AnswerStream:
                 close()
             self._settle(dataclasses.replace(self._finish("".join(parts)), stopped=True))
             raise
-        self._settle(self._finish("".join(parts)))
+        answer = self._finish("".join(parts))
+        self._settle(dataclasses.replace(answer, stopped=True) if self.cancel_token.cancelled else answer)
 
     def _settle(self, answer: Answer) -> None:
         self.answer = answer

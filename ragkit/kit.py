@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generated_answer
+from ragkit.cancel import CancelToken
 from ragkit.config import Settings
 from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
@@ -176,14 +177,23 @@ class Ragkit:
         )
 
     def ingest(
-        self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None, *, retry_failed: bool = False
+        self,
+        paths: Iterable[str | Path],
+        on_progress: ProgressCallback | None = None,
+        *,
+        retry_failed: bool = False,
+        cancel: CancelToken | None = None,
     ) -> IngestReport:
         """Index files and folders; only what changed since the last run is re-read and re-embedded.
 
         A file that failed is skipped until it changes (or the parsers do), unless `retry_failed`.
         Parsing runs in separate processes: a file that makes a parser fail, hang or crash is
-        skipped with its reason in `IngestReport.skipped`, and the rest is indexed."""
-        return self._ingestor(retry_failed).run(paths, on_progress)
+        skipped with its reason in `IngestReport.skipped`, and the rest is indexed.
+
+        `cancel` (from any thread) stops it soon after, also in the middle of a file being
+        parsed: every file committed stays, the index stays consistent, `report.stopped` is
+        True, and the next ingest carries on."""
+        return self._ingestor(retry_failed).run(paths, on_progress, cancel)
 
     def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
         """Remove files, or all files under folders, from the index (not from disk)."""
@@ -303,13 +313,17 @@ class Ragkit:
         on_download: Callable[[DownloadProgress], None] | None = None,
         history: list[dict[str, str]] | None = None,
         search_query: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> AnswerStream:
         """Retrieve, build the prompt, and return a stream of answer tokens.
         Neighbouring chunks of one file are joined into one passage. When no
         passage is relevant enough (`min_score`) the model is not run at all:
         the stream says so and `sources` are the nearest passages.
         `history` (earlier user/assistant messages) and `search_query` (the
-        question rewritten to stand alone) are what `Chat` passes."""
+        question rewritten to stand alone) are what `Chat` passes. The answer
+        stops soon after `cancel` (or the stream's own `cancel()`) is called
+        from any thread, also while the prompt is being evaluated."""
+        cancel = cancel or CancelToken()
         s = self.settings
         candidates = merge_neighbours(self.search(search_query or question, k=s.top_k, where=where))
         if not candidates:
@@ -334,6 +348,7 @@ class Ragkit:
             temperature=s.temperature,
             stop=prompt.stop,
             prefix=prompt.prefix,
+            cancel=cancel,
         )
 
         def finish(text: str) -> Answer:
@@ -345,7 +360,9 @@ class Ragkit:
                 log.info("removed citations of passages that were not given: %s", answer.invalid_citations)
             return answer
 
-        return AnswerStream(prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text)
+        return AnswerStream(
+            prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text, cancel_token=cancel
+        )
 
     def ask_documents(
         self,
@@ -393,8 +410,11 @@ class Ragkit:
             raise NoMatchError("no document given", "pass a file or folder")
         return chosen
 
-    def ask(self, question: str, *, where: Where | Iterable[str] | None = None) -> Answer:
-        stream = self.ask_stream(question, where=where)
+    def ask(
+        self, question: str, *, where: Where | Iterable[str] | None = None, cancel: CancelToken | None = None
+    ) -> Answer:
+        """The whole answer (see `ask_stream`); `answer.stopped` when `cancel` stopped it."""
+        stream = self.ask_stream(question, where=where, cancel=cancel)
         for _ in stream:
             pass
         assert stream.answer is not None

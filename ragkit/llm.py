@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from ragkit.cancel import CancelToken
 from ragkit.errors import ModelNotFoundError
 from ragkit.memory import ContextPlan, ModelShape, available_memory_bytes, plan_context
 
@@ -50,10 +51,13 @@ class LLM(Protocol):
         temperature: float,
         stop: list[str],
         prefix: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Generate from `prompt`. `prefix`, when given, is the start of the
         prompt that does not change between questions (system prompt and
-        instructions): a backend may keep its evaluated state to skip it."""
+        instructions): a backend may keep its evaluated state to skip it.
+        When `cancel` is cancelled the tokens end soon after, also during
+        the prompt's evaluation."""
         ...
 
 
@@ -99,6 +103,9 @@ class LlamaCppLLM:
         self.prefix_cache = PrefixCache(prefix_cache_dir) if prefix_cache_dir else None
         self._llama: Any = None
         self._plan: ContextPlan | None = None
+        self._cancel: CancelToken | None = None
+        """The running call's token, read by llama.cpp's abort callback while it computes."""
+        self._abort_callback: Any = None
         self.last_prefix_restored = 0
         """Prompt tokens the last `stream` restored from the prefix cache instead of evaluating."""
 
@@ -218,6 +225,7 @@ class LlamaCppLLM:
             use_mmap=False,
             verbose=False,
         )
+        self._install_abort_callback(self._llama)
         self._plan = plan
         return self._llama
 
@@ -235,15 +243,56 @@ class LlamaCppLLM:
         temperature: float,
         stop: list[str],
         prefix: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         # Allocating (or refusing) the context happens here, before the first
         # token is asked for, so a memory error is raised by the call itself.
         llama = self._model_for(n_ctx)
+        self._cancel = cancel
         self.last_prefix_restored = 0
-        if prefix and self.prefix_cache is not None and self._plan is not None:
-            self.last_prefix_restored = self.prefix_cache.prepare(llama, self._identity(), prompt, prefix)
+        try:
+            if prefix and self.prefix_cache is not None and self._plan is not None:
+                self.last_prefix_restored = self.prefix_cache.prepare(llama, self._identity(), prompt, prefix)
+        except RuntimeError:
+            self._cancel = None
+            if cancel is not None and cancel.cancelled:
+                return iter(())  # stopped while the prefix was evaluated
+            raise
         parts = llama.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True)
-        return (text for part in parts if (text := part["choices"][0]["text"]))
+        return self._until_cancelled(parts, cancel)
+
+    def _until_cancelled(self, parts: Iterator[Any], cancel: CancelToken | None) -> Iterator[str]:
+        """The completion's text; when `cancel` fires, llama.cpp aborts the batch it is
+        computing (llama_decode returns 2) and the text simply ends. The KV cells of an
+        aborted batch are dropped by the next evaluation, so the model stays usable."""
+        try:
+            for part in parts:
+                if cancel is not None and cancel.cancelled:
+                    return
+                text = part["choices"][0]["text"]
+                if text:
+                    yield text
+        except RuntimeError:
+            if cancel is not None and cancel.cancelled:
+                return
+            raise
+        finally:
+            self._cancel = None
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+
+    def _install_abort_callback(self, llama: Any) -> None:
+        """llama.cpp's CPU backend asks this between graph nodes while it evaluates a
+        batch: a cancel takes effect within a node's time, not a 512-token batch's."""
+        import llama_cpp
+
+        def should_abort(_data: ctypes.c_void_p) -> bool:
+            token = self._cancel
+            return token is not None and token.cancelled
+
+        self._abort_callback = llama_cpp.ggml_abort_callback(should_abort)  # kept alive with the model
+        llama_cpp.llama_set_abort_callback(llama._ctx.ctx, self._abort_callback, None)
 
     def _identity(self) -> str:
         """What a saved KV state depends on: the model file and the cache layout."""

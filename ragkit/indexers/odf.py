@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def _content(path: Path, data: bytes) -> Any:
                 if info.file_size > _MAX_CONTENT_BYTES:
                     raise DocumentError(str(path), f"content.xml unpacks to {info.file_size / 1e6:.0f} MB: too large")
                 xml = package.read(info)
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, NotImplementedError):
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
             raise DocumentError(str(path), "corrupt or not an OpenDocument file: open and re-save it") from None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=False)
     try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ragkit.cancel import CancelToken
 from ragkit.errors import DocumentError
 from ragkit.indexers.base import Document
 
@@ -92,7 +93,7 @@ class ParserProcess:
         self.conn.send(config)
         self.files = 0
 
-    def parse(self, path: Path, data: bytes, on_note: NoteCallback) -> Document:
+    def parse(self, path: Path, data: bytes, on_note: NoteCallback, cancel: CancelToken | None = None) -> Document:
         self.files += 1
         try:
             self.conn.send((str(path), data))
@@ -106,6 +107,9 @@ class ParserProcess:
             except (EOFError, OSError, pickle.UnpicklingError):
                 raise _WorkerLost(self._death_reason()) from None
             now = time.monotonic()
+            if cancel is not None and cancel.cancelled:
+                self.kill()  # the ingest stops now, not when this file is done
+                raise _WorkerLost("stopped")
             if message is None:
                 if self.process.poll() is not None:
                     raise _WorkerLost(self._death_reason())
@@ -190,12 +194,15 @@ class ParserPool:
         self._closed = False
         self._finalizer = weakref.finalize(self, _close_all, self._all)
 
-    def parse(self, path: Path, data: bytes, on_note: NoteCallback | None = None) -> Document:
-        """Parse one file in a worker; DocumentError with the reason when it cannot be read."""
+    def parse(
+        self, path: Path, data: bytes, on_note: NoteCallback | None = None, cancel: CancelToken | None = None
+    ) -> Document:
+        """Parse one file in a worker; DocumentError with the reason when it cannot be read
+        (or when `cancel` stopped it)."""
         worker = self._checkout()
         healthy = False
         try:
-            doc = worker.parse(path, data, on_note or (lambda _note: None))
+            doc = worker.parse(path, data, on_note or (lambda _note: None), cancel)
             healthy = True
             return doc
         except DocumentError:

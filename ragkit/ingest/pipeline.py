@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragkit.cancel import CancelToken
 from ragkit.errors import DocumentError, RagkitError
 from ragkit.indexers import BUILTIN, INDEXER_VERSION, FoundFile, Loaders, WalkRules, walk
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
@@ -82,6 +83,8 @@ class IngestReport:
     unsupported_paths: list[str] = field(default_factory=list)
     ocr_pages: int = 0
     """Pages and images read by OCR in this ingest."""
+    stopped: bool = False
+    """Cancelled before the end: what is reported was committed; the next ingest does the rest."""
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -132,6 +135,10 @@ class _Failed:
     reason: str
     remember: bool = True
     """False for a failure that may pass by itself (the file could not be read): retried next run."""
+
+
+class _Stopped(Exception):
+    """Raised inside an ingest at a safe point once it is cancelled."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +246,7 @@ class Ingestor:
         self.parsers = parsers
         """Where files are parsed; None: a pool of one worker process for this run."""
         self.retry_failed = retry_failed
+        self._cancel = CancelToken()
 
     def signature(self, path: Path) -> str:
         """Files ingested under another signature are re-read: a new loader
@@ -275,8 +283,14 @@ class Ingestor:
         """Indexed completely, under the current loader, chunking and embedding model."""
         return rec is not None and rec.signature == self.signature(path) and not rec.pending_ids
 
-    def run(self, paths: Iterable[str | Path], on_progress: ProgressCallback | None = None) -> IngestReport:
+    def run(
+        self,
+        paths: Iterable[str | Path],
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IngestReport:
         started = time.perf_counter()
+        self._cancel = cancel or CancelToken()
         roots = [Path(p).expanduser() for p in paths]
         for root in roots:
             if not root.exists():
@@ -286,7 +300,9 @@ class Ingestor:
         with IndexLock(self.index_dir, self.index_name):
             manifest = Manifest(self.index_dir / "manifest.sqlite3")
             try:
-                self._run(roots, manifest, report, progress)
+                with contextlib.suppress(_Stopped):
+                    self._run(roots, manifest, report, progress)
+                report.stopped = self._cancel.cancelled
                 report.seconds = time.perf_counter() - started
                 manifest.set_meta("last_ingest", json.dumps({"at": time.time(), **_summary(report)}))
             finally:
@@ -338,7 +354,11 @@ class Ingestor:
         def on_unsupported(path: Path) -> None:
             unsupported[str(path)] = path.suffix.lower() or "(none)"
 
-        found = list(walk(roots, self.rules, on_skip, loaders=self.loaders, on_unsupported=on_unsupported))
+        found = []
+        for f in walk(roots, self.rules, on_skip, loaders=self.loaders, on_unsupported=on_unsupported):
+            if self._cancel.cancelled:
+                return  # nothing was changed yet
+            found.append(f)
         report.files_scanned = len(found)
         report.unsupported = dict(Counter(unsupported.values()).most_common())
         report.unsupported_paths = sorted(unsupported)
@@ -407,6 +427,8 @@ class Ingestor:
         pending_chunks = 0
         done = 0
         for outcome in reading:
+            if self._cancel.cancelled:
+                return  # the batch not yet flushed is dropped: nothing of it was written
             if isinstance(outcome, _Note):
                 progress(IngestProgress("read", done, total, report.chunks_embedded, outcome.path, outcome.text))
                 continue
@@ -431,7 +453,8 @@ class Ingestor:
                 if pending_chunks >= FLUSH_CHUNKS:
                     self._flush(batch, store, manifest, report, progress, done, total)
                     batch, pending_chunks = [], 0
-        self._flush(batch, store, manifest, report, progress, total, total)
+        if not self._cancel.cancelled:
+            self._flush(batch, store, manifest, report, progress, total, total)
 
     def _read_ahead(
         self, candidates: list[FoundFile], records: dict[str, FileRecord], chunker: Chunker, parsers: ParserPool
@@ -498,7 +521,7 @@ class Ingestor:
             sha = hashlib.sha256(data).hexdigest()
             if self._is_current(old, f.path) and old and old.sha256 == sha:
                 return _Unchanged(f)
-            doc = parsers.parse(f.path, data, lambda text: note(f.path, text))
+            doc = parsers.parse(f.path, data, lambda text: note(f.path, text), cancel=self._cancel)
             del data
             # A text repeated within one file (boilerplate, a generated dump) is indexed once:
             # copies add nothing to retrieval, and identical vectors degrade the HNSW graph.
@@ -570,6 +593,9 @@ class Ingestor:
             # Length-sorted batches pad least.
             order = sorted(to_embed, key=lambda h: len(to_embed[h]))
             for i in range(0, len(order), EMBED_BATCH):
+                if self._cancel.cancelled:
+                    # Pending ids are recorded: the next ingest cleans up and completes these files.
+                    raise _Stopped
                 hashes = order[i : i + EMBED_BATCH]
                 embedded = self.embedder.embed([to_embed[h] for h in hashes])
                 vectors.update(zip(hashes, embedded.tolist()))
