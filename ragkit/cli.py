@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -474,17 +475,46 @@ def ask(
             out.rule("what the model saw")
             out.print(stream.prompt, markup=False, highlight=False)
             out.rule()
-        if as_json:
-            for _ in stream:
-                pass
-            assert stream.answer is not None
-            out.print_json(json.dumps(stream.answer.to_dict()))
-            return
-        for token in stream:
-            out.print(token, end="", markup=False)
-        out.print()
+        with _ctrl_c_stops(stream):
+            if as_json:
+                for _ in stream:
+                    pass
+            else:
+                for token in stream:
+                    out.print(token, end="", markup=False)
+                out.print()
         assert stream.answer is not None
-        _print_sources(stream.answer, explain, all_sources)
+        if as_json:
+            out.print_json(json.dumps(stream.answer.to_dict()))
+        else:
+            if stream.answer.stopped:
+                out.print("[yellow](stopped)[/]")
+            _print_sources(stream.answer, explain, all_sources)
+        if stream.answer.stopped:
+            raise typer.Exit(130)
+
+
+@contextmanager
+def _ctrl_c_stops(stream: AnswerStream) -> Iterator[None]:
+    """Ctrl-C cancels the answer instead of raising: llama.cpp checks the token
+    while it evaluates the prompt, so the stop takes effect within a moment,
+    not at the end of a batch. A second Ctrl-C interrupts as usual."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stream.cancel_token.cancelled:
+            raise KeyboardInterrupt
+        stream.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _warn_model(kit: Ragkit) -> None:
@@ -634,8 +664,9 @@ def _chat_turn(session: Any, question: str) -> None:
 
     try:
         stream = session.ask_stream(question)
-        for token in stream:
-            out.print(token, end="", markup=False)
+        with _ctrl_c_stops(stream):
+            for token in stream:
+                out.print(token, end="", markup=False)
     except KeyboardInterrupt:
         out.print("\n[yellow](stopped)[/]")
         return
@@ -645,6 +676,9 @@ def _chat_turn(session: Any, question: str) -> None:
     out.print()
     answer = stream.answer
     if answer is None:
+        return
+    if answer.stopped:
+        out.print("[yellow](stopped)[/]")
         return
     if not answer.found:
         _print_sources(answer)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ragkit.answers import Answer, AnswerStream, Source, generated_answer
+from ragkit.cancel import CancelToken
 from ragkit.errors import ContextMemoryError
 from ragkit.lexical import KeywordHit
 from ragkit.llm import LLM, choose_n_ctx
@@ -94,6 +95,8 @@ class DocumentReader:
     part_ctx: int
     """Context of each part when the documents are read part by part."""
     warning: str | None = None
+    cancel: CancelToken = field(default_factory=CancelToken)
+    """Stops the reading (between parts, and inside the model's evaluation) and the answer."""
 
     def answer(
         self, question: str, sections: list[Source], on_progress: DocumentProgressCallback | None = None
@@ -125,6 +128,7 @@ class DocumentReader:
             temperature=self.temperature,
             stop=prompt.stop,
             prefix=prompt.prefix,
+            cancel=self.cancel,
         )
         return self._stream(question, sections, tokens, prompt.text, prompt.tokens, n_ctx)
 
@@ -137,20 +141,23 @@ class DocumentReader:
         batches = self._pack(question, sections, ctx - note_tokens)
         notes: list[str] = []
         for done, batch in enumerate(batches):
+            if self.cancel.cancelled:
+                break
             if on_progress:
                 on_progress(DocumentProgress("read", done, len(batches)))
             note = self._notes(question, passages_text(batch), ctx, note_tokens)
             if note:
                 notes.append(note)
-        if on_progress:
+        if on_progress and not self.cancel.cancelled:
             on_progress(DocumentProgress("read", len(batches), len(batches)))
         notes = self._condense(question, notes, ctx, note_tokens, on_progress)
         prompt = self._render("doc_reduce", notes="\n\n".join(notes), question=question)
         tokens_used = llm.count_tokens(prompt)
         n_ctx = choose_n_ctx(tokens_used, self.max_tokens, ctx)
         tokens = llm.stream(
-            prompt, n_ctx=n_ctx, max_tokens=self.max_tokens, temperature=self.temperature, stop=stops_for(llm)
-        )
+            prompt, n_ctx=n_ctx, max_tokens=self.max_tokens, temperature=self.temperature, stop=stops_for(llm),
+            cancel=self.cancel,
+        )  # fmt: skip
         return self._stream(question, sections, tokens, prompt, tokens_used, n_ctx)
 
     def _pack(self, question: str, sections: list[Source], budget: int) -> list[list[Source]]:
@@ -172,7 +179,12 @@ class DocumentReader:
         n_ctx = choose_n_ctx(self.llm.count_tokens(prompt), note_tokens, ctx)
         text = "".join(
             self.llm.stream(
-                prompt, n_ctx=n_ctx, max_tokens=note_tokens, temperature=self.temperature, stop=stops_for(self.llm)
+                prompt,
+                n_ctx=n_ctx,
+                max_tokens=note_tokens,
+                temperature=self.temperature,
+                stop=stops_for(self.llm),
+                cancel=self.cancel,
             )
         ).strip()
         return "" if not text or text.upper().startswith("NONE") else text
@@ -190,6 +202,8 @@ class DocumentReader:
         budget = ctx - self.max_tokens - self.llm.count_tokens(self._render("doc_reduce", notes="", question=question))
         part_budget = ctx - note_tokens - self.llm.count_tokens(self._render("doc_map", passages="", question=question))
         for _ in range(MAX_CONDENSE_ROUNDS):
+            if self.cancel.cancelled:
+                break
             sizes = [self.llm.count_tokens(n) + 2 for n in notes]
             if sum(sizes) <= budget or len(notes) <= 1:
                 break
@@ -235,4 +249,4 @@ class DocumentReader:
                 warning=self.warning,
             )  # fmt: skip
 
-        return AnswerStream(sections, llm.name, self.warning, tokens, finish, prompt=prompt)
+        return AnswerStream(sections, llm.name, self.warning, tokens, finish, prompt=prompt, cancel_token=self.cancel)

@@ -371,12 +371,14 @@ class Ragkit:
         *,
         on_progress: DocumentProgressCallback | None = None,
         on_download: Callable[[DownloadProgress], None] | None = None,
+        cancel: CancelToken | None = None,
     ) -> AnswerStream:
         """Answer from whole documents rather than retrieved passages: every
         indexed file among `paths` (files, or folders for all indexed files
         under them) is read entirely, in one context when it fits (up to
         `doc_ctx` and free memory), else part by part (see ragkit.documents;
-        `on_progress` reports the parts read)."""
+        `on_progress` reports the parts read). `cancel` stops the reading and
+        the answer from any thread."""
         files = self._document_files(paths)
         llm = self.llm(on_download)
         s = self.settings
@@ -385,8 +387,9 @@ class Ragkit:
         if not sections:
             raise NoMatchError(f"{', '.join(files)} has no indexed text", "run ragkit ingest on it again")
         reader = DocumentReader(
-            llm, s.max_tokens, s.temperature, doc_ctx=s.doc_ctx, part_ctx=s.ctx, warning=self.model_warning
-        )
+            llm, s.max_tokens, s.temperature, doc_ctx=s.doc_ctx, part_ctx=s.ctx, warning=self.model_warning,
+            cancel=cancel or CancelToken(),
+        )  # fmt: skip
         return reader.answer(question, sections, on_progress)
 
     def _document_files(self, paths: Iterable[str | Path]) -> list[str]:

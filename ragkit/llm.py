@@ -9,7 +9,7 @@ import ctypes
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -256,15 +256,20 @@ class LlamaCppLLM:
         except RuntimeError:
             self._cancel = None
             if cancel is not None and cancel.cancelled:
+                self._forget_context(llama)
                 return iter(())  # stopped while the prefix was evaluated
             raise
-        parts = llama.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True)
+        from llama_cpp import StoppingCriteriaList
+
+        parts = llama.create_completion(
+            prompt, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True,
+            stopping_criteria=StoppingCriteriaList([_token_limit(max_tokens, llama.n_ctx())]),
+        )  # fmt: skip
         return self._until_cancelled(parts, cancel)
 
     def _until_cancelled(self, parts: Iterator[Any], cancel: CancelToken | None) -> Iterator[str]:
         """The completion's text; when `cancel` fires, llama.cpp aborts the batch it is
-        computing (llama_decode returns 2) and the text simply ends. The KV cells of an
-        aborted batch are dropped by the next evaluation, so the model stays usable."""
+        computing (llama_decode returns 2) and the text simply ends."""
         try:
             for part in parts:
                 if cancel is not None and cancel.cancelled:
@@ -274,6 +279,7 @@ class LlamaCppLLM:
                     yield text
         except RuntimeError:
             if cancel is not None and cancel.cancelled:
+                self._forget_context(self._llama)
                 return
             raise
         finally:
@@ -281,6 +287,15 @@ class LlamaCppLLM:
             close = getattr(parts, "close", None)
             if close is not None:
                 close()
+
+    @staticmethod
+    def _forget_context(llama: Any) -> None:
+        """After an aborted batch, start the next call from an empty KV cache: once,
+        on a CI machine, reusing the cache after an abort made the next evaluation
+        fail ("llama_decode returned 1"). The prompt prefix comes back from the
+        prefix cache on disk in milliseconds."""
+        llama._ctx.kv_cache_clear()
+        llama.n_tokens = 0
 
     def _install_abort_callback(self, llama: Any) -> None:
         """llama.cpp's CPU backend asks this between graph nodes while it evaluates a
@@ -374,6 +389,23 @@ class PrefixCache:
         else:
             partial.unlink(missing_ok=True)
             log.warning("could not save the prompt prefix state to %s", path)
+
+
+def _token_limit(max_tokens: int, n_ctx: int) -> Callable[[Any, Any], bool]:
+    """A stopping criterion that holds max_tokens even while llama-cpp-python
+    waits for the rest of a multi-byte character (it skips its own max_tokens
+    check then): a model emitting stray byte tokens ran on until the context
+    was full and llama_decode failed."""
+    first_length: list[int] = []
+
+    def reached(input_ids: Any, _logits: Any) -> bool:
+        length = len(input_ids)
+        if not first_length:
+            first_length.append(length - 1)
+        # A few tokens of slack finish a character cut at max_tokens.
+        return length - first_length[0] >= max_tokens + 4 or length >= n_ctx - 1
+
+    return reached
 
 
 def choose_n_ctx(prompt_tokens: int, max_tokens: int, ctx_limit: int) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from ragkit import Ragkit
 from ragkit import llm as llm_module
+from ragkit.cancel import CancelToken
 from ragkit.documents import DocumentProgress
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -89,3 +90,26 @@ def test_ask_doc_and_scope_from_the_command_line(cli: Cli, docs: Path, tiny_phi3
     missing = cli("ask", "What?", "--doc", str(docs / "new.md"), "--model", str(tiny_phi3))
     assert missing.returncode == 4 and "not in index" in missing.stderr and "ragkit ingest" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_stopping_a_part_by_part_reading_skips_the_remaining_parts(
+    make_kit: Callable[..., Ragkit], tmp_path: Path, tiny_phi3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = long_document(tmp_path / "inventory.md")
+    kit = make_kit(model=str(tiny_phi3), max_tokens=16, ctx=1024)
+    kit.ingest([doc])
+    room = tiny_phi3.stat().st_size + 600 * 1024**2 + 150_000  # as above: part by part
+    monkeypatch.setattr(llm_module, "available_memory_bytes", lambda: room)
+    token = CancelToken()
+    events: list[DocumentProgress] = []
+
+    def stop_after_the_first_part(event: DocumentProgress) -> None:
+        events.append(event)
+        if event.done == 1:
+            token.cancel()
+
+    stream = kit.ask_documents("How many servers in all?", [doc], on_progress=stop_after_the_first_part, cancel=token)
+    assert list(stream) == []
+    assert stream.answer is not None and stream.answer.stopped
+    assert [e.done for e in events] == [0, 1]  # the parts after the stop were never read
+    assert events[-1].total > 2
