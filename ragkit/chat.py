@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ragkit.answers import Answer, AnswerStream, Source
+from ragkit.cancel import CancelToken
 from ragkit.filters import Where
 from ragkit.kit import Ragkit
 from ragkit.llm import choose_n_ctx
@@ -79,13 +80,16 @@ class Chat:
         """Forget the conversation: the next question stands alone."""
         self.turns.clear()
 
-    def ask_stream(self, question: str) -> AnswerStream:
+    def ask_stream(self, question: str, cancel: CancelToken | None = None) -> AnswerStream:
         """Answer `question` in the context of the conversation; the turn is
-        recorded when the stream ends (also when it is stopped early)."""
+        recorded when the stream ends (also when it is stopped early).
+        `cancel` stops the answer from any thread."""
         query = self.standalone_query(question)
         if query != question:
             log.info("searching for the standalone query %r", query)
-        stream = self.kit.ask_stream(question, where=self.where, history=self.history_messages(), search_query=query)
+        stream = self.kit.ask_stream(question, where=self.where, history=self.history_messages(), search_query=query,
+            cancel=cancel,
+        )  # fmt: skip
         stream.on_answer = lambda answer: self.turns.append(Turn(question, query, answer))
         return stream
 

@@ -24,6 +24,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from ragkit import Ragkit
     from ragkit.answers import Answer, AnswerStream, Source
+    from ragkit.cancel import CancelToken
     from ragkit.ingest import IngestReport
 
 app = typer.Typer(
@@ -467,15 +468,19 @@ def ask(
             from ragkit.errors import ConfigError
 
             raise ConfigError("--where does not apply to --doc or --scope", "name the files with --doc or --scope")
-        if doc or scope:
-            stream = _ask_documents(kit, question, [*(doc or []), *(scope or [])], quiet=as_json)
-        else:
-            stream = kit.ask_stream(question, where=where)
-        if show_context and not as_json:
-            out.rule("what the model saw")
-            out.print(stream.prompt, markup=False, highlight=False)
-            out.rule()
-        with _ctrl_c_stops(stream):
+        from ragkit.cancel import CancelToken
+
+        stop = CancelToken()
+        with _ctrl_c_stops(stop) as ctrl_c:  # from here on, also while the prompt's prefix is evaluated
+            if doc or scope:
+                stream = _ask_documents(kit, question, [*(doc or []), *(scope or [])], quiet=as_json, cancel=stop)
+            else:
+                stream = kit.ask_stream(question, where=where, cancel=stop)
+            if show_context and not as_json:
+                out.rule("what the model saw")
+                out.print(stream.prompt, markup=False, highlight=False)
+                out.rule()
+            ctrl_c.answering = True
             if as_json:
                 for _ in stream:
                     pass
@@ -494,25 +499,39 @@ def ask(
             raise typer.Exit(130)
 
 
+class _CtrlC:
+    """What a Ctrl-C should do right now (see _ctrl_c_stops)."""
+
+    def __init__(self) -> None:
+        self.answering = False
+
+
 @contextmanager
-def _ctrl_c_stops(stream: AnswerStream) -> Iterator[None]:
-    """Ctrl-C cancels the answer instead of raising: llama.cpp checks the token
-    while it evaluates the prompt, so the stop takes effect within a moment,
-    not at the end of a batch. A second Ctrl-C interrupts as usual."""
+def _ctrl_c_stops(stop: CancelToken) -> Iterator[_CtrlC]:
+    """Ctrl-C cancels `stop`: llama.cpp checks the token while it evaluates the
+    prompt, so the stop takes effect within a moment, not at the end of a
+    batch, and the partial answer is kept. Before the answer starts (embedding,
+    retrieval) there is nothing to keep, so Ctrl-C interrupts at once, as does
+    a second Ctrl-C. The handler never raises inside llama.cpp's abort callback,
+    where Python would swallow the exception."""
     import signal
 
+    state = _CtrlC()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
 
     def on_sigint(signum: int, frame: Any) -> None:
-        if stream.cancel_token.cancelled:
+        in_llama = frame is not None and frame.f_code.co_name == "should_abort"
+        if stop.cancelled and not in_llama:
             raise KeyboardInterrupt
-        stream.cancel()
+        stop.cancel()
+        if not state.answering and not in_llama:
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        yield
+        yield state
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -525,7 +544,7 @@ def _warn_model(kit: Ragkit) -> None:
         err.print("[yellow]warning: this llama.cpp build has no GPU backend; --gpu-layers has no effect[/]")
 
 
-def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool) -> AnswerStream:
+def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool, cancel: CancelToken) -> AnswerStream:
     """Whole-document answer; a progress bar while long documents are read part by part."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -549,7 +568,7 @@ def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool) -
         progress.update(tasks[label], completed=p.done, total=p.total)
 
     with progress:
-        return kit.ask_documents(question, paths, on_progress=on_progress)
+        return kit.ask_documents(question, paths, on_progress=on_progress, cancel=cancel)
 
 
 # -- chat ----------------------------------------------------------------------
@@ -660,11 +679,14 @@ def _chat_command(line: str, session: Any) -> bool:
 
 def _chat_turn(session: Any, question: str) -> None:
     """Stream one answer; Ctrl-C stops it (the partial answer stays in the conversation)."""
+    from ragkit.cancel import CancelToken
     from ragkit.errors import RagkitError
 
+    stop = CancelToken()
     try:
-        stream = session.ask_stream(question)
-        with _ctrl_c_stops(stream):
+        with _ctrl_c_stops(stop) as ctrl_c:
+            stream = session.ask_stream(question, cancel=stop)
+            ctrl_c.answering = True
             for token in stream:
                 out.print(token, end="", markup=False)
     except KeyboardInterrupt:

@@ -5,6 +5,9 @@ consistent index that the next ingest completes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +18,7 @@ import pytest
 from ragkit import Ragkit
 from ragkit.cancel import CancelToken
 from ragkit.llm import LlamaCppLLM
-from tests.conftest import KEYS_DOC, write_docs
+from tests.conftest import KEYS_DOC, RAGKIT_BIN, write_docs
 from tests.ingest.test_isolation import _manifest_ids
 from tests.ingest.test_pipeline import keyword_ids, store_ids
 
@@ -121,3 +124,34 @@ def test_an_ingest_cancelled_from_its_progress_callback_stops_between_files(
         assert store_ids(kit) == _manifest_ids(kit) == keyword_ids(kit)
         rest = kit.ingest([root])
         assert kit.status().files == 30 and rest.files_new == 30 - report.files_new
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_prompt_evaluation_of_ask_stops_it_and_keeps_the_sources(
+    cli: Callable[..., subprocess.CompletedProcess[str]], data_dir: Path, tmp_path: Path, standin: Path
+) -> None:
+    # Twenty long notes, all retrieved: a prompt the stand-in evaluates for many seconds.
+    root = write_docs(tmp_path / "notes", {
+        f"vault{i:02d}.md": "# Vault log\n\n" + " ".join(f"Entry {i}-{j}: volume {j} was verified." for j in range(40))
+        for i in range(20)
+    })  # fmt: skip
+    assert cli("ingest", str(root)).returncode == 0
+    env = {**os.environ, "RAGKIT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+           "COLUMNS": "200", "XDG_CONFIG_HOME": str(tmp_path / "config")}  # fmt: skip
+    process = subprocess.Popen(
+        [RAGKIT_BIN, "ask", "Which volumes were verified?", "--model", str(standin), "-k", "20", "--ctx", "8192",
+         "--max-tokens", "32", "--min-score", "0", "--show-context"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stdout is not None
+    rules = 0
+    for line in process.stdout:  # the prompt is shown between two rules, then evaluated
+        rules += line.startswith("─")
+        if rules == 2:
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "(stopped)" in rest and "vault" in rest  # the passages it was given are still listed
+    assert "Traceback" not in err
