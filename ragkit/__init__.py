@@ -17,6 +17,7 @@ _EXPORTS = {
     "Answer": "ragkit.answers",
     "AnswerStream": "ragkit.answers",
     "Source": "ragkit.answers",
+    "CancelToken": "ragkit.cancel",
     "Chat": "ragkit.chat",
     "Turn": "ragkit.chat",
     "Settings": "ragkit.config",
@@ -47,6 +48,7 @@ __all__ = [
     "REGISTRY",
     "Answer",
     "AnswerStream",
+    "CancelToken",
     "Chat",
     "ContextMemoryError",
     "ContextTooSmallError",
@@ -76,6 +78,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ragkit.answers import Answer, AnswerStream, Source
+    from ragkit.cancel import CancelToken
     from ragkit.chat import Chat, Turn
     from ragkit.config import Settings
     from ragkit.errors import (

@@ -4,11 +4,13 @@ vector store and LLM are built from settings on first use, or injected."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generated_answer
 from ragkit.cancel import CancelToken
@@ -30,6 +32,33 @@ from ragkit.retrieval import Hit, RetrievalOptions, Retriever
 from ragkit.stores import ChromaStore, VectorStore
 
 log = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
+
+
+class _built_once(Generic[T]):
+    """Like functools.cached_property, but threads that ask at once build the
+    value once (3.12's cached_property has no lock): two embedders loaded
+    side by side would double the memory and the wait."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, kit: Any, owner: type | None = None) -> T:
+        try:
+            return kit.__dict__[self.name]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with kit._building:
+            if self.name not in kit.__dict__:
+                kit.__dict__[self.name] = self.build(kit)
+            return kit.__dict__[self.name]  # type: ignore[no-any-return]
+
+    def __set__(self, kit: Any, value: T) -> None:
+        kit.__dict__[self.name] = value
 
 
 class Ragkit:
@@ -66,6 +95,14 @@ class Ragkit:
         self.model_warning: str | None = None
         self._checked_keywords = False
         self._parsers: ParserPool | None = None
+        # Writers (ingest, forget, delete) take turns within this process; the
+        # index folder's file lock keeps other processes out.
+        self._writing = threading.RLock()
+        self._loading = threading.Lock()  # one model load even when threads ask at once
+        self._building = threading.RLock()  # see _built_once
+        self._own_writes = 0  # ingests and forgets running in this process
+        self._seen_version: int | None = None  # the manifest's data_version the vector store has seen
+        self._last_reopen = 0.0
 
     def close(self) -> None:
         """Stop the parser processes (they also stop when this object is garbage-collected
@@ -80,25 +117,25 @@ class Ragkit:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @cached_property
+    @_built_once
     def embedder(self) -> Embedder:
         s = self.settings
         return SentenceTransformerEmbedder(
             s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
         )
 
-    @cached_property
+    @_built_once
     def reranker(self) -> Reranker | None:
         """The cross-encoder, or None when rerank is off or its model is not on disk."""
         s = self.settings
         model_dir = find_reranker(s.rerank_model, mode=s.rerank, offline=s.is_offline)
         return None if model_dir is None else CrossEncoderReranker(model_dir, model_id=s.rerank_model)
 
-    @cached_property
+    @_built_once
     def keywords(self) -> KeywordIndex:
         return KeywordIndex(self.index_dir / "manifest.sqlite3")
 
-    @cached_property
+    @_built_once
     def retriever(self) -> Retriever:
         s = self.settings
         options = RetrievalOptions(
@@ -137,7 +174,7 @@ class Ragkit:
 
     # -- indexing ------------------------------------------------------------
 
-    @cached_property
+    @_built_once
     def loaders(self) -> Loaders:
         """The built-in loaders and those of the `loaders` plugin modules."""
         return Loaders(plugins=self.settings.loaders) if self.settings.loaders else BUILTIN
@@ -193,11 +230,40 @@ class Ragkit:
         `cancel` (from any thread) stops it soon after, also in the middle of a file being
         parsed: every file committed stays, the index stays consistent, `report.stopped` is
         True, and the next ingest carries on."""
-        return self._ingestor(retry_failed).run(paths, on_progress, cancel)
+        with self._writing, self._writing_here():
+            return self._ingestor(retry_failed).run(paths, on_progress, cancel)
 
     def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
         """Remove files, or all files under folders, from the index (not from disk)."""
-        return self._ingestor().forget(paths)
+        with self._writing, self._writing_here():
+            return self._ingestor().forget(paths)
+
+    @contextmanager
+    def _writing_here(self) -> Iterator[None]:
+        self._own_writes += 1
+        try:
+            yield
+        finally:
+            self._own_writes -= 1
+            self._seen_version = self.keywords.data_version()  # this process's store saw these writes
+
+    def _follow_other_writers(self) -> None:
+        """When another process (a `ragkit ingest` beside an app) has committed to
+        this index since the vector store was opened, open it again so searches
+        see its vectors; at most once a second while it keeps writing."""
+        if self.settings.chroma_url:
+            return  # a server: every client sees every write
+        version = self.keywords.data_version()
+        if self._store is None or self._seen_version is None:
+            self._seen_version = version
+            return
+        if version == self._seen_version or self._own_writes or time.monotonic() - self._last_reopen < 1.0:
+            return
+        log.info("index %r was changed by another process: reading its vectors again", self.settings.index)
+        self._seen_version = version
+        self._last_reopen = time.monotonic()
+        ChromaStore.read_afresh(self.index_dir / "chroma")
+        self._store = None
 
     def status(self) -> IndexStatus:
         """Files, chunks, formats, size on disk, last ingest and failed files."""
@@ -210,7 +276,7 @@ class Ragkit:
 
         from ragkit.ingest.manifest import IndexLock
 
-        with IndexLock(self.index_dir, self.settings.index):
+        with self._writing, IndexLock(self.index_dir, self.settings.index):
             if self.settings.chroma_url:
                 ChromaStore.drop(self.settings.chroma_url, f"ragkit-{self.settings.index}")
             for child in self.index_dir.iterdir():
@@ -254,6 +320,7 @@ class Ragkit:
             return []
         if options.mode != "dense":
             self._check_keyword_index()
+        self._follow_other_writers()
         hits = self.retriever.search(query, k, paths=paths, options=options)
         return [_source(rank, hit) for rank, hit in enumerate(hits, 1)]
 
@@ -288,6 +355,10 @@ class Ragkit:
         return resolve_model(s.model, s.models_dir, offline=s.is_offline, on_progress=on_progress)
 
     def llm(self, on_download: Callable[[DownloadProgress], None] | None = None) -> LLM:
+        with self._loading:
+            return self._load_llm(on_download)
+
+    def _load_llm(self, on_download: Callable[[DownloadProgress], None] | None) -> LLM:
         if self._llm is None:
             resolved = self.resolve_model(on_download)
             self.model_warning = resolved.warning

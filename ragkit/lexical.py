@@ -69,6 +69,14 @@ class KeywordIndex:
             self._conn.close()
             self._conn = None
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process's ingest, or this
+        process's) commits to the manifest: SQLite's PRAGMA data_version."""
+        if not self.path.is_file():
+            return 0
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def has_files(self) -> bool:
         """Whether the index holds any completely indexed file (cheap: one row)."""
         return self._count("SELECT count(*) FROM (SELECT 1 FROM files WHERE sha256 != '' LIMIT 1)") > 0
@@ -79,6 +87,24 @@ class KeywordIndex:
             return []
         with self._lock:
             return self._db.execute("SELECT path, kind, mtime_ns FROM files WHERE sha256 != ''").fetchall()
+
+    def committed_ids(self, paths: Collection[str]) -> set[str]:
+        """The chunk ids the manifest has committed for these files. Vector hits
+        outside this set belong to a file an ingest is rewriting right now (its
+        new chunks reach the store before the manifest's commit, the old ones
+        leave after it): dropping them shows a reader each file either wholly
+        as before or wholly as after."""
+        if not paths or not self.path.is_file():
+            return set()
+        ids: set[str] = set()
+        ordered = sorted(paths)
+        with self._lock:
+            for i in range(0, len(ordered), 500):
+                part = ordered[i : i + 500]
+                marks = ",".join("?" * len(part))
+                for (chunk_ids,) in self._db.execute(f"SELECT chunk_ids FROM files WHERE path IN ({marks})", part):
+                    ids.update(json.loads(chunk_ids))
+        return ids
 
     def chunks_of(self, path: str) -> list[KeywordHit]:
         """Every chunk of one file, in document order (whole-document answers)."""

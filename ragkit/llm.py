@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ragkit.cancel import CancelToken
 from ragkit.errors import ModelNotFoundError
 from ragkit.memory import ContextPlan, ModelShape, available_memory_bytes, plan_context
+from ragkit.turns import TurnQueue, TurnTokens
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("ragkit.llama_cpp")
@@ -57,7 +58,9 @@ class LLM(Protocol):
         prompt that does not change between questions (system prompt and
         instructions): a backend may keep its evaluated state to skip it.
         When `cancel` is cancelled the tokens end soon after, also during
-        the prompt's evaluation."""
+        the prompt's evaluation. Calls from several threads take turns in
+        arrival order; a turn lasts until its tokens are read to the end or
+        closed."""
         ...
 
 
@@ -104,6 +107,7 @@ class LlamaCppLLM:
         self._llama: Any = None
         self._plan: ContextPlan | None = None
         self._cancel: CancelToken | None = None
+        self._turns = TurnQueue()
         """The running call's token, read by llama.cpp's abort callback while it computes."""
         self._abort_callback: Any = None
         self.last_prefix_restored = 0
@@ -244,6 +248,27 @@ class LlamaCppLLM:
         stop: list[str],
         prefix: str | None = None,
         cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        # Answers take turns on the one context, in arrival order (ragkit.turns).
+        ticket = self._turns.take(cancel)
+        if ticket is None:
+            return iter(())  # stopped while waiting for its turn
+        try:
+            tokens = self._start(prompt, n_ctx, max_tokens, temperature, stop, prefix, cancel)
+        except BaseException:
+            self._turns.release(ticket)
+            raise
+        return TurnTokens(tokens, self._turns, ticket, cancel)
+
+    def _start(
+        self,
+        prompt: str,
+        n_ctx: int,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str],
+        prefix: str | None,
+        cancel: CancelToken | None,
     ) -> Iterator[str]:
         # Allocating (or refusing) the context happens here, before the first
         # token is asked for, so a memory error is raised by the call itself.

@@ -128,7 +128,17 @@ class Retriever:
         if opt.mode in ("hybrid", "dense"):
             query_vector = self.embedder.embed([query])[0]
             where = None if paths is None else {"path": {"$in": sorted(paths)}}
-            stored = self.open_store().query(query_vector, depth, where=where, with_vectors=need_vectors)
+            try:
+                stored = self.open_store().query(query_vector, depth, where=where, with_vectors=need_vectors)
+            except Exception as exc:
+                from ragkit.stores import transient_read_error
+
+                if opt.mode == "dense" or not transient_read_error(exc):
+                    raise
+                # Another process is rewriting this embedded index right now: answer
+                # from the keyword index (committed in SQLite) rather than fail.
+                log.warning("vector search unavailable while the index is being written (%s): keyword results", exc)
+                stored = []
             dense = [
                 Hit(s.id, s.text, s.metadata, Retrieval(dense_rank=rank, dense_score=round(s.score, 4)), s.vector)
                 for rank, s in enumerate(stored, 1)
@@ -139,6 +149,11 @@ class Retriever:
                 Hit(h.id, h.text, h.meta, Retrieval(bm25_rank=rank, bm25_score=round(h.score, 4)))
                 for rank, h in enumerate(keyword_future.result(), 1)
             ]
+        # One read of what the manifest has committed, for both lists: while an
+        # ingest rewrites a file, each result shows it wholly old or wholly new.
+        committed = self.keywords.committed_ids({str(h.meta.get("path")) for h in dense + keyword})
+        dense = [h for h in dense if h.id in committed]
+        keyword = [h for h in keyword if h.id in committed]
         if opt.mode == "dense":
             hits = dense
         elif opt.mode == "bm25":

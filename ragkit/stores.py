@@ -5,12 +5,14 @@ embedding function, which would download a model."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from ragkit.errors import IndexFormatError, IndexLockedError, RagkitError
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Metadata = dict[str, str | int | float | bool]
 
@@ -56,6 +59,29 @@ def _open_error(location: str, exc: Exception) -> RagkitError:
         f"cannot open index at {location}: written by another Chroma version or damaged ({text[:200]})",
         "rebuild it: ragkit ingest --reindex PATH",
     )
+
+
+READ_ATTEMPTS = 4
+
+
+def _read_retrying(read: Callable[[], T]) -> T:
+    """A read, tried again while another process is writing the same embedded
+    index: Chroma then fails now and then ("Error finding id", "database is
+    locked") for a moment. Never a write: those are serialized by the index lock."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return read()
+        except Exception as exc:  # chromadb raises several unrelated classes for this
+            if attempt == READ_ATTEMPTS - 1 or not transient_read_error(exc):
+                raise
+            log.debug("retrying a read of the index after %s", exc)
+            time.sleep(0.02 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def transient_read_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(sign in text for sign in ("error finding id", "locked", "busy", "error executing plan"))
 
 
 def _http_client(url: str) -> Any:
@@ -100,6 +126,16 @@ class ChromaStore:
     def __init__(self, collection: Any, location: str) -> None:
         self._collection = collection
         self.location = location
+
+    @staticmethod
+    def read_afresh(path: Path) -> None:
+        """Make the next open of the embedded index at `path` read it from disk
+        again. chromadb keeps one state per folder per process and does not see
+        what another process wrote (its searches go stale, or fail with "Error
+        finding id"); the old state is left to the objects still using it."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(path), None)
 
     @classmethod
     def open(cls, *, path: Path | None, url: str | None, name: str, embed_model: str, create: bool) -> ChromaStore:
@@ -184,11 +220,13 @@ class ChromaStore:
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None, with_vectors: bool = False
     ) -> list[StoredChunk]:
         include = ["documents", "metadatas", "distances"] + (["embeddings"] if with_vectors else [])
-        result = self._collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=where,
-            include=include,  # type: ignore[arg-type]
+        result = _read_retrying(
+            lambda: self._collection.query(
+                query_embeddings=[vector],
+                n_results=k,
+                where=where,
+                include=include,  # type: ignore[arg-type]
+            )
         )
         ids = result["ids"][0]
         docs = (result["documents"] or [[]])[0]
@@ -211,7 +249,15 @@ class ChromaStore:
         found: dict[str, list[float]] = {}
         ids = list(ids)
         for i in range(0, len(ids), self._BATCH):
-            result = self._collection.get(ids=ids[i : i + self._BATCH], include=["embeddings"])
+            part = ids[i : i + self._BATCH]
+            try:
+                result = _read_retrying(functools.partial(self._collection.get, ids=part, include=["embeddings"]))
+            except Exception as exc:
+                if not transient_read_error(exc):
+                    raise
+                # Vectors only refine scores (dense score of a keyword hit, MMR): go without.
+                log.info("vectors unavailable while another process writes the index: %s", exc)
+                continue
             embeddings = result["embeddings"] if result["embeddings"] is not None else []
             found.update((cid, [float(x) for x in vector]) for cid, vector in zip(result["ids"], embeddings))
         return found

@@ -172,14 +172,17 @@ class Manifest:
         kind: str,
         chunks: Sequence[ChunkRow],
         ocr_pages: int = 0,
+        pending: Sequence[str] = (),
     ) -> None:
-        """Record a file as indexed with exactly these chunks (call inside a transaction)."""
+        """Record a file as indexed with exactly these chunks (call inside a transaction);
+        `pending` are stale ids still to be deleted from the vector store."""
         chunk_ids = [c.id for c in chunks]
         self._db.execute(
             "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256, signature, kind, chunk_ids, pending_ids,"
-            " ingested_at, ocr_pages) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, ?)",
-            (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), time.time(), ocr_pages),
-        )
+            " ingested_at, ocr_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), json.dumps(list(pending)),
+             time.time(), ocr_pages),
+        )  # fmt: skip
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
         stored = dict(self._db.execute("SELECT id, rowid FROM chunks WHERE path=?", (path,)).fetchall())
         wanted = set(chunk_ids)

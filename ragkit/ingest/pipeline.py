@@ -612,10 +612,11 @@ class Ingestor:
             )
         if kept_ids:
             store.update_metadata(kept_ids, kept_meta)
+        stale: dict[str, list[str]] = {}
         for work, ids in zip(batch, new_ids_by_file):
             gone = (work.committed_ids | work.pending_ids) - set(ids)
             if gone:
-                store.delete(sorted(gone))
+                stale[str(work.found.path)] = sorted(gone)
             report.chunks_removed += len(gone & work.committed_ids)
             report.chunks_added += len(set(ids) - work.committed_ids)
             if work.old and work.old.sha256:
@@ -633,7 +634,18 @@ class Ingestor:
                     kind=work.kind,
                     chunks=file_rows,
                     ocr_pages=work.ocr_pages,
+                    pending=stale.get(str(work.found.path), ()),
                 )
+        # Old chunks leave the store only after the commit, so a search running
+        # meanwhile sees each file wholly old or wholly new (it keeps committed ids
+        # only); until they are gone they stay pending, and a crash here is
+        # cleaned up by the next ingest.
+        for stale_ids in stale.values():
+            store.delete(stale_ids)
+        if stale:
+            with manifest.transaction():
+                for path in stale:
+                    manifest.set_pending(path, [])
         progress(IngestProgress("embed", files_done, files_total, report.chunks_embedded))
 
 
