@@ -37,6 +37,8 @@ _EXPORTS = {
     "IngestProgress": "ragkit.ingest",
     "IngestReport": "ragkit.ingest",
     "SkippedFile": "ragkit.ingest",
+    "WatchSummary": "ragkit.ingest.watch",
+    "WatchUpdate": "ragkit.ingest.watch",
     "Ragkit": "ragkit.kit",
     "REGISTRY": "ragkit.models",
     "DownloadProgress": "ragkit.models",
@@ -72,6 +74,8 @@ __all__ = [
     "SkippedFile",
     "Source",
     "Turn",
+    "WatchSummary",
+    "WatchUpdate",
     "Where",
     "__version__",
 ]
@@ -95,6 +99,7 @@ if TYPE_CHECKING:
     )
     from ragkit.filters import Where
     from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
+    from ragkit.ingest.watch import WatchSummary, WatchUpdate
     from ragkit.kit import Ragkit
     from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
     from ragkit.retrieval import Retrieval

@@ -198,6 +198,88 @@ def ingest(
             raise typer.Exit(3)
 
 
+@app.command()
+def watch(
+    paths: Annotated[list[Path], typer.Argument(help="Folders (or files) to keep in sync.")],
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    settle: Annotated[
+        float, typer.Option("--settle", help="Seconds of quiet after changes before they are indexed.")
+    ] = 1.0,
+    rescan_minutes: Annotated[
+        float, typer.Option("--rescan-minutes", help="Full rescan interval, for changes the system did not report.")
+    ] = 10.0,
+    offline: OfflineOpt = None,
+    debug: DebugOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per sync instead of text.")] = False,
+) -> None:
+    """Keep the index in sync with folders as files are added, edited, moved and deleted, until Ctrl-C.
+
+    Indexes first what changed while it was not running, then every change once the folder is quiet
+    for a moment, and rescans in full every few minutes."""
+    from ragkit.cancel import CancelToken
+    from ragkit.ingest.watch import WatchUpdate
+
+    missing = [p for p in paths if not p.exists()]
+    with _handled(debug):
+        if missing:
+            from ragkit.errors import ConfigError
+
+            raise ConfigError(f"{missing[0]} does not exist", "check the path, or create the folder first")
+        kit = _kit(index, data_dir, offline)
+        stop = CancelToken()
+        status = err.status(f"watching {', '.join(escape(str(p)) for p in paths)}", spinner="dots")
+        if as_json:
+            status = _NoStatus()  # type: ignore[assignment]
+
+        def on_update(update: WatchUpdate) -> None:
+            stamp = time.strftime("%H:%M:%S")
+            if as_json:
+                line = {
+                    "time": stamp, "reason": update.reason, "added": update.added, "changed": update.changed,
+                    "removed": update.removed, "failed": [f.path for f in update.failed], "error": update.error,
+                }  # fmt: skip
+                out.print_json(json.dumps(line))
+                return
+            if update.error:
+                err.print(f"{stamp} [yellow]could not sync:[/] {escape(update.error)} (trying again)")
+            for label, style, changed in (("added", "green", update.added), ("changed", "cyan", update.changed),
+                                          ("removed", "magenta", update.removed)):  # fmt: skip
+                for path in changed:
+                    out.print(f"{stamp} [{style}]{label}[/] {escape(path)}")
+            for failed in update.failed:
+                err.print(f"{stamp} [yellow]skipped[/] {escape(failed.path)}: {escape(failed.reason)}")
+            if update.reason == "start":
+                chunks = update.report.chunks_total if update.report else 0
+                out.print(f"{stamp} up to date: {chunks} chunks in index '{escape(kit.settings.index)}'; watching")
+            status.update(f"watching · last sync {stamp} · Ctrl-C stops")
+
+        try:
+            with status, _ctrl_c_stops(stop) as ctrl_c:
+                ctrl_c.answering = True  # a first Ctrl-C stops the watch after the running sync's current file
+                summary = kit.watch(
+                    paths, on_update=on_update, cancel=stop, settle=settle, rescan_every=rescan_minutes * 60
+                )
+        finally:
+            kit.close()
+        if not as_json:
+            out.print(
+                f"stopped after {summary.seconds:.0f} s: {summary.syncs} syncs, {summary.added} added, "
+                f"{summary.changed} changed, {summary.removed} removed, {summary.failed} skipped"
+            )
+
+
+class _NoStatus:
+    def __enter__(self) -> _NoStatus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, *args: object) -> None:
+        return None
+
+
 def _report_dict(report: IngestReport) -> dict[str, Any]:
     from dataclasses import asdict
 

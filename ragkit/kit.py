@@ -23,6 +23,7 @@ from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
 from ragkit.ingest.manifest import Manifest
+from ragkit.ingest.watch import WatchCallback, WatchSummary
 from ragkit.lexical import KeywordIndex
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
@@ -207,6 +208,7 @@ class Ragkit:
                 exclude=s.exclude,
                 use_ignore_files=s.use_ignore_files,
                 max_file_bytes=int(s.max_file_mb * 1_000_000),
+                skip_dirs=(s.data_dir,),
             ),
             loaders=self.loaders,
             parsers=self._parser_pool(),
@@ -232,6 +234,35 @@ class Ragkit:
         True, and the next ingest carries on."""
         with self._writing, self._writing_here():
             return self._ingestor(retry_failed).run(paths, on_progress, cancel)
+
+    def watch(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        on_update: WatchCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        settle: float = 1.0,
+        rescan_every: float = 600.0,
+    ) -> WatchSummary:
+        """Keep the index in sync with `paths` until `cancel` is cancelled (from any
+        thread): a catch-up ingest first, then one ingest each time the folders have
+        been quiet for `settle` seconds after changes, and a full rescan every
+        `rescan_every` seconds for events the system lost. `on_update` gets each
+        sync's added, changed, removed and failed paths (see ragkit.ingest.watch)."""
+        from ragkit.ingest.watch import FolderWatch
+
+        cancel = cancel or CancelToken()
+        roots = [Path(p).expanduser() for p in paths]
+        watch = FolderWatch(
+            roots,
+            lambda: self.ingest(roots, on_progress, cancel=cancel),
+            ignore=[self.settings.data_dir],
+            settle=settle,
+            rescan_every=rescan_every,
+            on_update=on_update,
+        )
+        return watch.run(cancel)
 
     def forget(self, paths: Iterable[str | Path]) -> ForgetReport:
         """Remove files, or all files under folders, from the index (not from disk)."""

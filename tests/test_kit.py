@@ -15,18 +15,22 @@ from ragkit.prompting import build_prompt
 
 def test_public_surface_is_pinned() -> None:
     assert set(ragkit.__all__) == {
-        "REGISTRY", "Answer", "AnswerStream", "Chat", "ContextMemoryError", "ContextTooSmallError", "DocumentError",
+        "REGISTRY", "Answer", "AnswerStream", "CancelToken", "Chat", "ContextMemoryError", "ContextTooSmallError",
+        "DocumentError",
         "DownloadError",
         "DownloadProgress", "EmptyIndexError", "ForgetReport", "IndexFormatError", "IndexLockedError", "IndexStatus",
         "IngestProgress",
         "IngestReport", "ModelNotFoundError", "ModelSpec", "NoMatchError", "Ragkit", "RagkitError", "Retrieval",
-        "Settings", "SkippedFile", "Source", "Turn", "Where", "__version__",
+        "Settings", "SkippedFile", "Source", "Turn", "WatchSummary", "WatchUpdate", "Where", "__version__",
     }  # fmt: skip
     # What apps call: ask/search take a filter, search a retriever mode.
     import inspect
 
     assert {"where", "mode"} <= set(inspect.signature(Ragkit.search).parameters)
     assert "where" in inspect.signature(Ragkit.ask_stream).parameters
+    # Every long call can be stopped with one design: a cancel= token.
+    for call in (Ragkit.ingest, Ragkit.ask_stream, Ragkit.ask, Ragkit.ask_documents, Ragkit.watch):
+        assert "cancel" in inspect.signature(call).parameters, call
 
 
 def test_ask_stream_yields_tokens_then_a_cited_answer(

@@ -194,6 +194,9 @@ class WalkRules:
     use_ignore_files: bool = True
     """Honour .gitignore and .ragkitignore files in the folders walked."""
     max_file_bytes: int | None = None
+    skip_dirs: tuple[Path, ...] = ()
+    """Folders never walked: ragkit's own data folder when it lies inside a root
+    (an index must not index itself, and a watch must not react to its own writes)."""
 
 
 SkipCallback = Callable[[Path, str], None]
@@ -245,6 +248,13 @@ def walk(
     unsupported = on_unsupported or (lambda _path: None)
     include = _spec(rules.include) if rules.include else None
     exclude = _spec(rules.exclude) if rules.exclude else None
+    own_dirs = set()
+    for own in rules.skip_dirs:
+        try:
+            own_stat = own.stat()
+        except OSError:
+            continue
+        own_dirs.add((own_stat.st_dev, own_stat.st_ino))
 
     def wanted(rel: str, specs: list[tuple[Path, Any]], absolute: Path, is_dir: bool) -> bool:
         suffix = "/" if is_dir else ""
@@ -307,6 +317,8 @@ def walk(
                         skip(path, "broken symbolic link")
                     continue
                 if stat.S_ISDIR(entry_stat.st_mode):
+                    if (entry_stat.st_dev, entry_stat.st_ino) in own_dirs:
+                        continue
                     if entry.name not in _SKIPPED_DIRS and wanted(rel, specs, path, True):
                         subfolders.append(path)
                     continue

@@ -85,6 +85,12 @@ class IngestReport:
     """Pages and images read by OCR in this ingest."""
     stopped: bool = False
     """Cancelled before the end: what is reported was committed; the next ingest does the rest."""
+    added: list[str] = field(default_factory=list)
+    """Paths of the new files indexed (files_new of them)."""
+    changed: list[str] = field(default_factory=list)
+    """Paths of the files indexed again because they changed."""
+    removed: list[str] = field(default_factory=list)
+    """Paths of the files that left the index (deleted or moved away)."""
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -394,13 +400,6 @@ class Ingestor:
             return  # nothing changed: neither the store nor the embedder is touched
 
         store = self.open_store()
-        for rec in stale:
-            store.delete(rec.chunk_ids + rec.pending_ids)
-            with manifest.transaction():
-                manifest.remove(rec.path)
-            report.files_removed += 1
-            report.chunks_removed += len(rec.chunk_ids)
-
         chunker = Chunker(
             self.embedder.counter, min(self.chunk_tokens, self.embedder.max_tokens), overlap_tokens=self.chunk_overlap
         )
@@ -413,6 +412,15 @@ class Ingestor:
         finally:
             if own_pool:
                 parsers.close()
+        # Files that are gone leave after the new ones are in: a moved or renamed file's
+        # text finds its vectors by hash and is not embedded again.
+        for rec in stale:
+            store.delete(rec.chunk_ids + rec.pending_ids)
+            with manifest.transaction():
+                manifest.remove(rec.path)
+            report.files_removed += 1
+            report.removed.append(rec.path)
+            report.chunks_removed += len(rec.chunk_ids)
 
     def _consume(
         self,
@@ -621,8 +629,10 @@ class Ingestor:
             report.chunks_added += len(set(ids) - work.committed_ids)
             if work.old and work.old.sha256:
                 report.files_changed += 1
+                report.changed.append(str(work.found.path))
             else:
                 report.files_new += 1
+                report.added.append(str(work.found.path))
         with manifest.transaction():
             for work, file_rows in zip(batch, rows_by_file):
                 manifest.commit_file(
