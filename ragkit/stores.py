@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
+
+_EMBEDDED_CLIENTS = threading.Lock()
+"""chromadb shares one system per folder per process and builds it without a lock: two
+threads opening the same folder at once got a half-started one ("Could not connect to
+tenant default_tenant"). Opening (and forgetting) embedded clients takes turns."""
 T = TypeVar("T")
 
 Metadata = dict[str, str | int | float | bool]
@@ -135,7 +141,8 @@ class ChromaStore:
         finding id"); the old state is left to the objects still using it."""
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        SharedSystemClient._identifier_to_system.pop(str(path), None)
+        with _EMBEDDED_CLIENTS:
+            SharedSystemClient._identifier_to_system.pop(str(path), None)
 
     @classmethod
     def open(cls, *, path: Path | None, url: str | None, name: str, embed_model: str, create: bool) -> ChromaStore:
@@ -150,7 +157,8 @@ class ChromaStore:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)
                 _check_chroma_version(path, write=create)
-                client = chromadb.PersistentClient(path=str(path), settings=settings)
+                with _EMBEDDED_CLIENTS:
+                    client = chromadb.PersistentClient(path=str(path), settings=settings)
             if create:
                 collection = client.get_or_create_collection(
                     name,
