@@ -80,6 +80,9 @@ class Answer:
     not_found_reason: str | None = None
     stopped: bool = False
     """Generation was stopped before the model finished (Ctrl-C); `text` is what it wrote until then."""
+    cached: bool = False
+    """Given before for the same question, index state, model and settings, and returned from the answer
+    cache without running the model."""
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -185,6 +188,8 @@ class AnswerStream:
     """Called with the answer when the stream ends, also when it was stopped."""
     cancel_token: CancelToken = field(default_factory=CancelToken)
     """The token the model checks; `cancel()` sets it."""
+    on_complete: Callable[[Answer], None] | None = field(default=None, repr=False)
+    """Called with the answer only when the model finished it (not stopped): what may be cached."""
 
     def cancel(self) -> None:
         """Stop the answer from any thread, also while the prompt is being evaluated: the
@@ -206,7 +211,11 @@ class AnswerStream:
             self._settle(dataclasses.replace(self._finish("".join(parts)), stopped=True))
             raise
         answer = self._finish("".join(parts))
-        self._settle(dataclasses.replace(answer, stopped=True) if self.cancel_token.cancelled else answer)
+        if self.cancel_token.cancelled:
+            answer = dataclasses.replace(answer, stopped=True)
+        elif self.on_complete is not None:
+            self.on_complete(answer)
+        self._settle(answer)
 
     def _settle(self, answer: Answer) -> None:
         self.answer = answer

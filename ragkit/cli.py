@@ -67,6 +67,12 @@ RerankOpt = Annotated[
     Optional[str],
     typer.Option("--rerank", help="Cross-encoder rerank: auto (if the model is on disk), on, or off."),
 ]
+PruneOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--prune/--no-prune", help="Give the model only the sentences of each passage that bear on the question."
+    ),
+]
 MmrOpt = Annotated[
     Optional[float], typer.Option("--mmr", help="Diversity: MMR lambda from 0 to 1 (1 = relevance only).")
 ]
@@ -512,6 +518,13 @@ def ask(
     explain: ExplainOpt = False,
     rerank: RerankOpt = None,
     mmr: MmrOpt = None,
+    prune: PruneOpt = None,
+    cache: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--cache/--no-cache", help="Return the stored answer to a question asked before (unchanged index)."
+        ),
+    ] = None,
     gpu_layers: GpuLayersOpt = None,
     min_score: Annotated[
         Optional[float],
@@ -541,7 +554,8 @@ def ask(
     with _handled(debug):
         kit = _kit(
             index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
-            rerank=rerank, mmr_lambda=mmr, min_score=min_score, gpu_layers=gpu_layers,
+            rerank=rerank, mmr_lambda=mmr, min_score=min_score, gpu_layers=gpu_layers, prune=prune,
+            answer_cache=cache,
         )  # fmt: skip
         with _download_progress(disable=as_json) as on_download:
             kit.llm(on_download)
@@ -576,6 +590,10 @@ def ask(
         else:
             if stream.answer.stopped:
                 out.print("[yellow](stopped)[/]")
+            if stream.answer.cached:
+                out.print(
+                    "[dim](answered before: same question, documents, model and settings; --no-cache asks again)[/]"
+                )
             _print_sources(stream.answer, explain, all_sources)
         if stream.answer.stopped:
             raise typer.Exit(130)
@@ -695,6 +713,7 @@ def chat(
     history_tokens: Annotated[
         Optional[int], typer.Option("--history-tokens", help="Earlier turns kept in the prompt, in tokens.")
     ] = None,
+    prune: PruneOpt = None,
     gpu_layers: GpuLayersOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
@@ -707,7 +726,7 @@ def chat(
     with _handled(debug):
         kit = _kit(
             index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,
-            chat_rewrite=rewrite, chat_history_tokens=history_tokens, gpu_layers=gpu_layers,
+            chat_rewrite=rewrite, chat_history_tokens=history_tokens, gpu_layers=gpu_layers, prune=prune,
         )  # fmt: skip
         with _download_progress(disable=False) as on_download:
             kit.llm(on_download)
@@ -904,6 +923,14 @@ def _print_qa_eval(result: Any, as_json: bool) -> None:
     table.add_column(justify="right")
     table.add_row(f"hit@{result.k} (a passage holds the answer)", f"{result.hit_at_k:.3f}")
     table.add_row("search p50", f"{result.search_p50_ms:.1f} ms")
+    if result.answer_in_context is not None:
+        table.add_row("answer in the prompt's passages", f"{result.answer_in_context:.3f}")
+        table.add_row(
+            f"context tokens ({escape(result.tokenizer or '')}) mean / p50 / p95",
+            f"{result.context_tokens_mean:.0f} / {result.context_tokens_p50:.0f} / {result.context_tokens_p95:.0f}",
+        )
+        table.add_row("prompt tokens p50", f"{result.prompt_tokens_p50:.0f}")
+        table.add_row("passages in the prompt (mean)", f"{result.passages_mean:.2f}")
     if result.generated:
         table.add_row("exact match", f"{result.exact_match:.3f}")
         table.add_row("token F1", f"{result.token_f1:.3f}")

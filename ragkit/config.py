@@ -99,6 +99,21 @@ class Settings:
     min_score: float = 0.3
     """ask answers "not found" without running the model when no passage's cosine similarity to the question
     reaches this (all-MiniLM-L6-v2: on-topic questions scored 0.34-0.88, off-topic ones mostly below 0.3); 0: off."""
+    answer_cache: bool = True
+    """ask returns the stored answer at once for a question asked before over the same index state, model and
+    settings (temperature 0 only; not chat turns); any ingest or forget that changes the index invalidates it."""
+    prune: bool = True
+    """Cut each retrieved passage to the sentences (table rows, code blocks) that bear on the question and
+    drop passages far less relevant than the best: the prompt, and the wait for its evaluation, shrink."""
+    prune_margin: float = 0.5
+    """A sentence stays when its relevance is within this of the best sentence's."""
+    prune_passage_margin: float = 0.3
+    """A passage is dropped when its best sentence is more than this below the best of all. The four prune
+    defaults were tuned on the shared SQuAD half and the Paul Graham set (bench/tune_pruning.py)."""
+    prune_neighbours: int = 1
+    """Sentences kept on each side of a kept one."""
+    prune_lexical_weight: float = 0.5
+    """Weight of question-word overlap beside the embedder's similarity when scoring sentences."""
     chat_history_tokens: int = 1024
     """ragkit chat: earlier questions and answers kept in the prompt, newest first, up to this many tokens."""
     chat_rewrite: str = "auto"

@@ -25,12 +25,12 @@ import string
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from ragkit.errors import RagkitError
+from ragkit.errors import NoMatchError, RagkitError
 
 if TYPE_CHECKING:
     from ragkit.kit import Ragkit
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,26 @@ def contains_answer(text: str, item: QAItem) -> bool:
     normalized = f" {normalize_answer(text)} "
     if any(f" {normalize_answer(a)} " in normalized for a in item.answers if normalize_answer(a)):
         return True
+    words = set(normalized.split())
+    for context in item.contexts:
+        gold = set(normalize_answer(context).split())
+        if gold and len(gold & words) / len(gold) >= 0.6:
+            return True
+    return False
+
+
+def answer_in(text: str, item: QAItem) -> bool:
+    """The text holds the gold answer, strictly (for what a prompt keeps): a
+    reference answer appears in it; only for a free-form reference answer,
+    one its reference context does not quote, do most of that context's words
+    have to appear instead."""
+    normalized = f" {normalize_answer(text)} "
+    spans = [normalize_answer(a) for a in item.answers if normalize_answer(a)]
+    if any(f" {span} " in normalized for span in spans):
+        return True
+    quoted = any(f" {span} " in f" {normalize_answer(c)} " for c in item.contexts for span in spans)
+    if quoted or not item.contexts:
+        return False
     words = set(normalized.split())
     for context in item.contexts:
         gold = set(normalize_answer(context).split())
@@ -454,6 +474,16 @@ class QAEval:
     """Share of cited passages that hold the gold answer (over answers that cite)."""
     answers_citing: int | None = None
     answer_p50_s: float | None = None
+    tokenizer: str | None = None
+    """The model whose tokenizer counted the prompt figures below (None: no model on disk)."""
+    context_tokens_mean: float | None = None
+    """Tokens of the passages in the prompt `ask` builds, per question."""
+    context_tokens_p50: float | None = None
+    context_tokens_p95: float | None = None
+    prompt_tokens_p50: float | None = None
+    passages_mean: float | None = None
+    answer_in_context: float | None = None
+    """Share of questions whose gold answer is in the prompt's passages."""
     examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -484,7 +514,8 @@ def evaluate_qa(
     else:
         raise DatasetError(f"{dataset.path}: the dataset has no passages", "give the documents with --corpus PATH")
     items = dataset.items[:limit] if limit else dataset.items
-    key = json.dumps([RUN_FORMAT, str(dataset.path), k, generate, kit.settings.model, asdict(kit.retriever.options)])
+    tokenizer = _prompt_model(kit)
+    key = json.dumps([RUN_FORMAT, str(dataset.path), k, generate, tokenizer, _prompt_settings(kit)])
     run_path = eval_folder(kit) / "runs" / f"qa-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsonl"
     done = _read_run(run_path, "n")
     records: list[dict[str, Any]] = []
@@ -492,7 +523,7 @@ def evaluate_qa(
         for number, item in enumerate(items, 1):
             record = done.get(str(number))
             if record is None or record.get("question") != item.question:
-                record = _qa_record(kit, item, k, generate)
+                record = _qa_record(kit, item, k, generate, prompts=tokenizer is not None)
                 record.update(n=str(number), question=item.question)
                 run.write(json.dumps(record) + "\n")
                 run.flush()
@@ -505,6 +536,8 @@ def evaluate_qa(
         return round(statistics.fmean(values), 4) if values else None
 
     n = len(items)
+    prompted = [r for r in records if "context_tokens" in r]
+    contexts = [float(r["context_tokens"]) for r in prompted]
     return QAEval(
         dataset=dataset.name,
         index=kit.settings.index,
@@ -521,17 +554,63 @@ def evaluate_qa(
         answer_p50_s=round(_percentile([r["answer_s"] for r in records if "answer_s" in r], 0.5), 2)
         if generate
         else None,
+        tokenizer=tokenizer,
+        context_tokens_mean=round(statistics.fmean(contexts), 1) if contexts else None,
+        context_tokens_p50=_percentile(contexts, 0.5) if contexts else None,
+        context_tokens_p95=_percentile(contexts, 0.95) if contexts else None,
+        prompt_tokens_p50=_percentile([float(r["prompt_tokens"]) for r in prompted], 0.5) if prompted else None,
+        passages_mean=round(statistics.fmean(r["passages"] for r in prompted), 2) if prompted else None,
+        answer_in_context=round(sum(bool(r["in_context"]) for r in prompted) / len(prompted), 4) if prompted else None,
         examples=[{k: v for k, v in r.items() if k not in ("n", "search_ms")} for r in records],
     )
 
 
-def _qa_record(kit: Ragkit, item: QAItem, k: int, generate: bool) -> dict[str, Any]:
-    started = time.perf_counter()
-    sources = kit.search(item.question, k=k)
-    record: dict[str, Any] = {
-        "hit": any(contains_answer(s.text, item) for s in sources),
-        "search_ms": round((time.perf_counter() - started) * 1000, 2),
+def _prompt_model(kit: Ragkit) -> str | None:
+    """The LLM whose tokenizer counts the prompt figures, if it is on disk
+    (or can be fetched as `ask` would); only its vocabulary is read."""
+    from ragkit.errors import ModelNotFoundError
+
+    try:
+        return kit.llm().name
+    except ModelNotFoundError as exc:
+        log.warning("no prompt figures: %s", exc.message)
+        return None
+
+
+def _prompt_settings(kit: Ragkit) -> dict[str, Any]:
+    """Every setting that changes what retrieval finds or what the prompt holds."""
+    s = kit.settings
+    return {
+        "retrieval": asdict(kit.retriever.options),
+        **{name: getattr(s, name) for name in ("top_k", "ctx", "max_tokens", "min_score")},
+        **{f.name: getattr(s, f.name) for f in fields(s) if f.name.startswith("prune")},
     }
+
+
+def _qa_record(kit: Ragkit, item: QAItem, k: int, generate: bool, *, prompts: bool = True) -> dict[str, Any]:
+    started = time.perf_counter()
+    record: dict[str, Any] = {}
+    sources: list[Any] | None = None
+    if prompts:
+        try:
+            plan = kit.plan_prompt(item.question)
+        except NoMatchError:
+            plan = None
+        given = plan.prompt.sources if plan and plan.prompt else []
+        record.update(
+            prompt_tokens=plan.prompt.tokens if plan and plan.prompt else 0,
+            context_tokens=plan.prompt.context_tokens if plan and plan.prompt else 0,
+            passages=len(given),
+            in_context=any(answer_in(s.text, item) for s in given),
+        )
+        if plan is not None and k == kit.settings.top_k:
+            sources = plan.candidates  # the same search; neighbours joined
+    if sources is None:
+        sources = kit.search(item.question, k=k)
+    record.update(
+        hit=any(contains_answer(s.text, item) for s in sources),
+        search_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
     if generate:
         started = time.perf_counter()
         answer = kit.ask(item.question)

@@ -3,15 +3,18 @@ vector store and LLM are built from settings on first use, or injected."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ragkit.answer_cache import AnswerCache, answer_key
 from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generated_answer
 from ragkit.cancel import CancelToken
 from ragkit.config import Settings
@@ -27,12 +30,24 @@ from ragkit.ingest.watch import WatchCallback, WatchSummary
 from ragkit.lexical import KeywordIndex
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
-from ragkit.prompting import build_prompt, merge_neighbours
+from ragkit.prompting import BuiltPrompt, build_prompt, merge_neighbours
+from ragkit.pruning import PruneOptions, SentencePruner
 from ragkit.rerank import CrossEncoderReranker, Reranker, find_reranker
 from ragkit.retrieval import Hit, RetrievalOptions, Retriever
 from ragkit.stores import ChromaStore, VectorStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """What `ask` gives the model for a question (see `Ragkit.plan_prompt`)."""
+
+    candidates: list[Source]
+    """The retrieved passages, neighbouring chunks of one file joined, best first."""
+    prompt: BuiltPrompt | None
+    """None when no passage is relevant enough to run the model."""
+    not_found_reason: str | None = None
 
 
 T = TypeVar("T")
@@ -407,6 +422,51 @@ class Ragkit:
             )
         return self._llm
 
+    def plan_prompt(
+        self,
+        question: str,
+        *,
+        where: Where | Iterable[str] | None = None,
+        on_download: Callable[[DownloadProgress], None] | None = None,
+        history: list[dict[str, str]] | None = None,
+        search_query: str | None = None,
+    ) -> PromptPlan:
+        """What `ask` would give the model for `question`, without running it:
+        the retrieved passages (neighbouring chunks of one file joined) and
+        the prompt built from them inside the context budget, counted with
+        the model's tokenizer (only its vocabulary is read). `prompt` is None
+        when no passage is relevant enough (`min_score`)."""
+        s = self.settings
+        candidates = merge_neighbours(self.search(search_query or question, k=s.top_k, where=where))
+        if not candidates:
+            shown = (
+                where.describe()
+                if isinstance(where, Where)
+                else " ".join([where] if isinstance(where, str) else where or [])
+            )
+            raise NoMatchError(f"no indexed passage matches {shown}", "check the --where filter with ragkit status")
+        best = max((c.retrieval.dense_score or 0.0 for c in candidates if c.retrieval), default=None)
+        if s.min_score > 0 and best is not None and best < s.min_score:
+            reason = f"no passage is close enough to the question (best similarity {best:.2f}, min_score {s.min_score})"
+            return PromptPlan(candidates, None, reason)
+        llm = self.llm(on_download)
+        ctx_limit = min(s.ctx, llm.n_ctx_train)
+        given = self.pruner.prune([question, search_query or question], candidates)  # a follow-up and its rewrite
+        prompt = build_prompt(llm, question, given, ctx_limit=ctx_limit, max_tokens=s.max_tokens, history=history)
+        return PromptPlan(candidates, prompt)
+
+    @property
+    def pruner(self) -> SentencePruner:
+        s = self.settings
+        options = PruneOptions(
+            enabled=s.prune,
+            unit_margin=s.prune_margin,
+            passage_margin=s.prune_passage_margin,
+            neighbours=s.prune_neighbours,
+            lexical_weight=s.prune_lexical_weight,
+        )
+        return SentencePruner(self.embedder, options)
+
     def ask_stream(
         self,
         question: str,
@@ -427,21 +487,26 @@ class Ragkit:
         from any thread, also while the prompt is being evaluated."""
         cancel = cancel or CancelToken()
         s = self.settings
-        candidates = merge_neighbours(self.search(search_query or question, k=s.top_k, where=where))
-        if not candidates:
-            shown = (
-                where.describe()
-                if isinstance(where, Where)
-                else " ".join([where] if isinstance(where, str) else where or [])
-            )
-            raise NoMatchError(f"no indexed passage matches {shown}", "check the --where filter with ragkit status")
-        best = max((c.retrieval.dense_score or 0.0 for c in candidates if c.retrieval), default=None)
-        if s.min_score > 0 and best is not None and best < s.min_score:
-            reason = f"no passage is close enough to the question (best similarity {best:.2f}, min_score {s.min_score})"
-            return not_found_stream(question, candidates[:3], reason, self.model_warning)
         llm = self.llm(on_download)
+        # Chat turns depend on the conversation, and sampled answers are meant to differ: neither is cached.
+        cacheable = s.answer_cache and not history and s.temperature == 0
+        key, generation = "", 0
+        if cacheable:
+            generation = self.keywords.generation()
+            key = answer_key(question, generation, _model_identity(llm), self._answer_settings(), _scope_key(where))
+            hit = self.answer_cache.get(key)
+            if hit is not None:
+                log.info(
+                    "answer from the cache (given %s)", time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created))
+                )
+                return cached_stream(hit.answer, hit.prompt, cancel)
+        plan = self.plan_prompt(
+            question, where=where, on_download=on_download, history=history, search_query=search_query
+        )
+        if plan.prompt is None:
+            return not_found_stream(question, plan.candidates[:3], plan.not_found_reason or "", self.model_warning)
+        prompt = plan.prompt
         ctx_limit = min(s.ctx, llm.n_ctx_train)
-        prompt = build_prompt(llm, question, candidates, ctx_limit=ctx_limit, max_tokens=s.max_tokens, history=history)
         n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
         tokens = llm.stream(
             prompt.text,
@@ -462,9 +527,22 @@ class Ragkit:
                 log.info("removed citations of passages that were not given: %s", answer.invalid_citations)
             return answer
 
+        def store(answer: Answer) -> None:
+            self.answer_cache.put(key, generation, answer, prompt.text)
+
         return AnswerStream(
-            prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text, cancel_token=cancel
-        )
+            prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text, cancel_token=cancel,
+            on_complete=store if cacheable else None,
+        )  # fmt: skip
+
+    @property
+    def answer_cache(self) -> AnswerCache:
+        return AnswerCache(self.index_dir / "answers.sqlite3")
+
+    def _answer_settings(self) -> dict[str, Any]:
+        """Every setting but where things live and whether to cache."""
+        skip = {"data_dir", "index", "answer_cache", "threads", "offline", "chroma_url"}
+        return {k: v for k, v in dataclasses.asdict(self.settings).items() if k not in skip}
 
     def ask_documents(
         self,
@@ -545,6 +623,30 @@ def not_found_stream(question: str, nearest: list[Source], reason: str, warning:
         )
 
     return AnswerStream(nearest, "", warning, iter([NOT_FOUND_TEXT]), finish)
+
+
+def cached_stream(answer: Answer, prompt: str, cancel: CancelToken) -> AnswerStream:
+    """An answer given before, streamed in one piece."""
+    return AnswerStream(
+        answer.sources, answer.model, answer.warning, iter([answer.text]), lambda _: answer, prompt=prompt,
+        cancel_token=cancel,
+    )  # fmt: skip
+
+
+def _model_identity(llm: LLM) -> str:
+    path = getattr(llm, "model_path", None)
+    if isinstance(path, Path) and path.is_file():
+        stat = path.stat()
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return getattr(llm, "name", type(llm).__name__)
+
+
+def _scope_key(where: Where | Iterable[str] | None) -> str:
+    if where is None:
+        return ""
+    if isinstance(where, Where):
+        return repr(where)
+    return json.dumps(sorted([where] if isinstance(where, str) else where))
 
 
 def _source(rank: int, hit: Hit) -> Source:

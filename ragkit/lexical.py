@@ -77,6 +77,14 @@ class KeywordIndex:
         with self._lock:
             return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    def generation(self) -> int:
+        """Bumped by every ingest or forget that changes the index (kept in the manifest, across processes)."""
+        if not self.path.is_file():
+            return 0
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
     def has_files(self) -> bool:
         """Whether the index holds any completely indexed file (cheap: one row)."""
         return self._count("SELECT count(*) FROM (SELECT 1 FROM files WHERE sha256 != '' LIMIT 1)") > 0

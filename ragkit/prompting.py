@@ -5,8 +5,11 @@ reserve."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ragkit.answers import Source
 from ragkit.errors import ContextTooSmallError
@@ -26,6 +29,8 @@ class BuiltPrompt:
     stop: list[str]
     prefix: str = ""
     """The start of `text` that is the same for every question."""
+    context_tokens: int = 0
+    """Tokens of the passages alone: what retrieval (and pruning) costs the prompt."""
 
 
 def quote_passage(text: str) -> str:
@@ -34,10 +39,25 @@ def quote_passage(text: str) -> str:
     return re.sub(r"<(/?passage)", lambda m: "\u2039" + m.group(1), text, flags=re.IGNORECASE)
 
 
-def passages_text(sources: list[Source]) -> str:
+def common_folder(sources: list[Source]) -> Path | None:
+    """The deepest folder holding every passage's file."""
+    folders = {os.path.dirname(s.path) for s in sources if os.path.isabs(s.path)}
+    if not folders:
+        return None
+    with contextlib.suppress(ValueError):  # paths on different drives
+        return Path(os.path.commonpath(folders))
+    return None
+
+
+def passages_text(sources: list[Source], folder: Path | None = None) -> str:
+    """The passages as the prompt shows them. Locations are relative to the
+    folder that holds them all (by default the deepest one): the model needs
+    to tell passages apart, not to read the same long path five times, and
+    every prompt token is seconds of waiting on a laptop CPU."""
     template = load_prompt("passage")
+    folder = folder or common_folder(sources)
     return "\n\n".join(
-        template.format(number=s.number, location=s.location(), text=quote_passage(s.text)) for s in sources
+        template.format(number=s.number, location=s.location(folder), text=quote_passage(s.text)) for s in sources
     )
 
 
@@ -146,9 +166,10 @@ def build_prompt(
         )
     chosen: list[Source] = []
     used = base
+    folder = common_folder(candidates)
     for candidate in candidates:
         numbered = replace(candidate, number=len(chosen) + 1)
-        cost = llm.count_tokens(passages_text([numbered])) + 2  # + the blank line between passages
+        cost = llm.count_tokens(passages_text([numbered], folder)) + 2  # + the blank line between passages
         if used + cost <= budget:
             chosen.append(numbered)
             used += cost
@@ -164,4 +185,5 @@ def build_prompt(
         text = _render(llm, question, chosen, history=history)
         tokens = llm.count_tokens(text)
     prefix = fixed_prefix(llm)
-    return BuiltPrompt(text, tokens, chosen, stops_for(llm), prefix if text.startswith(prefix) else "")
+    context = llm.count_tokens(passages_text(chosen)) if chosen else 0
+    return BuiltPrompt(text, tokens, chosen, stops_for(llm), prefix if text.startswith(prefix) else "", context)

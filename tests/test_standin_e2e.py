@@ -53,7 +53,8 @@ def test_instructions_inside_a_document_stay_quoted_data(
 ) -> None:
     docs = write_docs(tmp_path / "docs", {"vendor.md": INJECTION_DOC})
     assert cli("ingest", str(docs)).returncode == 0
-    result = cli("ask", "When is the vendor's support line open?", "--show-context", "--max-tokens", "24")
+    # --no-prune: the whole document, injected lines included, must reach the prompt as quoted data.
+    result = cli("ask", "When is the vendor's support line open?", "--show-context", "--max-tokens", "24", "--no-prune")
     assert result.returncode == 0, result.stderr
     context = result.stdout.split("what the model saw", 1)[1]
     # The document cannot close its passage or open a new one: one passage, and the injected line sits inside it.

@@ -184,6 +184,7 @@ class Manifest:
              time.time(), ocr_pages),
         )  # fmt: skip
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+        self._bump_generation()
         stored = dict(self._db.execute("SELECT id, rowid FROM chunks WHERE path=?", (path,)).fetchall())
         wanted = set(chunk_ids)
         self._delete_chunk_rows([rowid for cid, rowid in stored.items() if cid not in wanted])
@@ -204,10 +205,18 @@ class Manifest:
             self._db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", part)
             self._db.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", part)
 
+    def _bump_generation(self) -> None:
+        """The index's content changed: answers given before no longer hold (see AnswerCache)."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', '1')"
+            " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
     def touch(self, path: str, size: int, mtime_ns: int) -> None:
         self._db.execute("UPDATE files SET size=?, mtime_ns=? WHERE path=?", (size, mtime_ns, path))
 
     def remove(self, path: str) -> None:
+        self._bump_generation()
         rowids = [row[0] for row in self._db.execute("SELECT rowid FROM chunks WHERE path=?", (path,))]
         self._delete_chunk_rows(rowids)
         self._db.execute("DELETE FROM files WHERE path=?", (path,))

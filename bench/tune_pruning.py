@@ -1,0 +1,109 @@
+"""Tune passage pruning: context tokens vs answer-in-context, without an LLM run.
+
+  python bench/tune_pruning.py ../shared/data --model TOKENIZER.gguf [--data-dir DIR] [--limit N]
+
+Uses the indexes `ragkit eval` builds for the shared SQuAD half
+(squad/dev-v1.1-even-articles.json) and the Paul Graham set (with its essay as
+corpus); run those evals first. Each question is searched once, as `ask`
+searches (top_k, neighbours joined), each unit of each passage is scored once,
+and then every setting is applied offline with ragkit's own `select`: context
+tokens are counted with TOKENIZER (e.g. llama.cpp's models/ggml-vocab-phi-3.gguf,
+phi-3's real tokenizer, vocabulary only), answer-in-context as `ragkit eval`
+counts it. Tune on these two sets only; report on others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragkit import Ragkit
+from ragkit.answers import Source
+from ragkit.evaluation import QAItem, _percentile, answer_in, load_qa
+from ragkit.llm import LlamaCppLLM
+from ragkit.prompting import merge_neighbours, passages_text
+from ragkit.pruning import PruneOptions, SentencePruner, lexical_scores, select, split_units
+
+
+@dataclass
+class Case:
+    item: QAItem
+    candidates: list[Source]
+    dense: list[list[float]]
+    lexical: list[list[float]]
+
+    def scores(self, lexical_weight: float) -> list[list[float]]:
+        return [[d + lexical_weight * w for d, w in zip(ds, ws)] for ds, ws in zip(self.dense, self.lexical)]
+
+
+def gather(kit: Ragkit, items: list[QAItem]) -> list[Case]:
+    """Each question searched once; each unit's cosine and term overlap, kept apart."""
+    pruner = SentencePruner(kit.embedder, PruneOptions(lexical_weight=0.0))
+    cases = []
+    for item in items:
+        candidates = merge_neighbours(kit.search(item.question, k=kit.settings.top_k))
+        texts = [[p.text[u.start : u.end] for u in split_units(p.text, p.kind)] for p in candidates]
+        flat = lexical_scores(item.question, [t for ts in texts for t in ts])
+        lexical = []
+        for ts in texts:
+            lexical.append(flat[: len(ts)])
+            flat = flat[len(ts) :]
+        cases.append(Case(item, candidates, pruner.scores(item.question, candidates), lexical))
+    return cases
+
+
+def measure(cases: list[Case], llm: LlamaCppLLM, options: PruneOptions | None) -> tuple[float, float, float]:
+    tokens: list[float] = []
+    found = 0
+    for case in cases:
+        given = select(case.candidates, case.scores(options.lexical_weight), options) if options else case.candidates
+        tokens.append(float(llm.count_tokens(passages_text(given))) if given else 0.0)
+        found += any(answer_in(s.text, case.item) for s in given)
+    return _percentile(tokens, 0.5), statistics.fmean(tokens), found / len(cases)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--every", type=int, default=1, help="Every Nth question only (a spread-out sample).")
+    parser.add_argument("--lexical", default="0.5,0.75,1.0")
+    args = parser.parse_args()
+    llm = LlamaCppLLM(args.model)
+    sets = {
+        "squad": ("eval-dev-v1.1-even-articles", args.data / "squad" / "dev-v1.1-even-articles.json"),
+        "paul_graham": (
+            "eval-rag_dataset_unofficial_44q",
+            args.data / "paul_graham" / "rag_dataset_unofficial_44q.json",
+        ),
+    }
+    for name, (index, path) in sets.items():
+        kit = Ragkit(index=index, data_dir=args.data_dir, offline=True, rerank="off", model=str(args.model))
+        items = load_qa(path).items[:: args.every if name == "squad" else 1][: args.limit]
+        cases = gather(kit, items)
+        p50, mean, aic = measure(cases, llm, None)
+        print(f"{name} ({len(items)} questions) off: p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}", flush=True)
+        for lexical_weight in (float(w) for w in args.lexical.split(",")):
+            for unit_margin, passage_margin, neighbours in itertools.product(
+                (0.4, 0.5, 0.6), (0.3, 0.4, 0.5), (1,)
+            ):
+                options = PruneOptions(
+                    unit_margin=unit_margin, passage_margin=passage_margin, neighbours=neighbours,
+                    lexical_weight=lexical_weight,
+                )  # fmt: skip
+                p50, mean, aic = measure(cases, llm, options)
+                print(
+                    f"{name} w={lexical_weight} unit {unit_margin} passage {passage_margin} nb {neighbours}: "
+                    f"p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}",
+                    flush=True,
+                )
+        kit.close()
+
+
+if __name__ == "__main__":
+    main()
