@@ -20,7 +20,7 @@ from ragkit.cancel import CancelToken
 from ragkit.config import Settings
 from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
 from ragkit.embedders import Embedder, SentenceTransformerEmbedder
-from ragkit.errors import EmptyIndexError, NoMatchError
+from ragkit.errors import EmptyIndexError, ModelNotFoundError, NoMatchError
 from ragkit.filters import Where
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
@@ -293,23 +293,27 @@ class Ragkit:
             self._own_writes -= 1
             self._seen_version = self.keywords.data_version()  # this process's store saw these writes
 
-    def _follow_other_writers(self) -> None:
+    def _follow_other_writers(self, *, now: bool = False) -> bool:
         """When another process (a `ragkit ingest` beside an app) has committed to
         this index since the vector store was opened, open it again so searches
-        see its vectors; at most once a second while it keeps writing."""
+        see its vectors; at most once a second while it keeps writing (unless
+        `now`). True when the store may be behind and was left as it is."""
         if self.settings.chroma_url:
-            return  # a server: every client sees every write
+            return False  # a server: every client sees every write
         version = self.keywords.data_version()
         if self._store is None or self._seen_version is None:
             self._seen_version = version
-            return
-        if version == self._seen_version or self._own_writes or time.monotonic() - self._last_reopen < 1.0:
-            return
+            return False
+        if version == self._seen_version or self._own_writes:
+            return False
+        if not now and time.monotonic() - self._last_reopen < 1.0:
+            return True
         log.info("index %r was changed by another process: reading its vectors again", self.settings.index)
         self._seen_version = version
         self._last_reopen = time.monotonic()
         ChromaStore.read_afresh(self.index_dir / "chroma")
         self._store = None
+        return False
 
     def status(self) -> IndexStatus:
         """Files, chunks, formats, size on disk, last ingest and failed files."""
@@ -366,8 +370,13 @@ class Ragkit:
             return []
         if options.mode != "dense":
             self._check_keyword_index()
-        self._follow_other_writers()
+        behind = self._follow_other_writers()
         hits = self.retriever.search(query, k, paths=paths, options=options)
+        if behind and len(hits) < k:
+            # Results of a store that missed another process's last commit are filtered to committed ids and
+            # come back short: read the store again now rather than answer from a stale view.
+            self._follow_other_writers(now=True)
+            hits = self.retriever.search(query, k, paths=paths, options=options)
         return [_source(rank, hit) for rank, hit in enumerate(hits, 1)]
 
     def _paths_matching(self, where: Where | Iterable[str] | None) -> set[str] | None:
@@ -487,13 +496,13 @@ class Ragkit:
         from any thread, also while the prompt is being evaluated."""
         cancel = cancel or CancelToken()
         s = self.settings
-        llm = self.llm(on_download)
         # Chat turns depend on the conversation, and sampled answers are meant to differ: neither is cached.
-        cacheable = s.answer_cache and not history and s.temperature == 0
+        model = self._model_identity(on_download) if s.answer_cache and not history and s.temperature == 0 else None
+        cacheable = model is not None
         key, generation = "", 0
-        if cacheable:
+        if model is not None:
             generation = self.keywords.generation()
-            key = answer_key(question, generation, _model_identity(llm), self._answer_settings(), _scope_key(where))
+            key = answer_key(question, generation, model, self._answer_settings(), _scope_key(where))
             hit = self.answer_cache.get(key)
             if hit is not None:
                 log.info(
@@ -506,6 +515,7 @@ class Ragkit:
         if plan.prompt is None:
             return not_found_stream(question, plan.candidates[:3], plan.not_found_reason or "", self.model_warning)
         prompt = plan.prompt
+        llm = self.llm(on_download)
         ctx_limit = min(s.ctx, llm.n_ctx_train)
         n_ctx = choose_n_ctx(prompt.tokens, s.max_tokens, ctx_limit)
         tokens = llm.stream(
@@ -538,6 +548,17 @@ class Ragkit:
     @property
     def answer_cache(self) -> AnswerCache:
         return AnswerCache(self.index_dir / "answers.sqlite3")
+
+    def _model_identity(self, on_download: Callable[[DownloadProgress], None] | None) -> str | None:
+        """The model file an answer comes from (path, size, mtime), without loading it; None if unknown."""
+        if self._llm is not None and not isinstance(self._llm, LlamaCppLLM):
+            return getattr(self._llm, "name", type(self._llm).__name__)  # an injected backend
+        try:
+            path = self._llm.model_path if self._llm is not None else self.resolve_model(on_download).path
+            stat = path.stat()
+        except (ModelNotFoundError, OSError):
+            return None  # ask will say what is missing, or answer "not found" without a model
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
     def _answer_settings(self) -> dict[str, Any]:
         """Every setting but where things live and whether to cache."""
@@ -631,14 +652,6 @@ def cached_stream(answer: Answer, prompt: str, cancel: CancelToken) -> AnswerStr
         answer.sources, answer.model, answer.warning, iter([answer.text]), lambda _: answer, prompt=prompt,
         cancel_token=cancel,
     )  # fmt: skip
-
-
-def _model_identity(llm: LLM) -> str:
-    path = getattr(llm, "model_path", None)
-    if isinstance(path, Path) and path.is_file():
-        stat = path.stat()
-        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return getattr(llm, "name", type(llm).__name__)
 
 
 def _scope_key(where: Where | Iterable[str] | None) -> str:
