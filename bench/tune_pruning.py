@@ -89,9 +89,7 @@ def main() -> None:
         p50, mean, aic = measure(cases, llm, None)
         print(f"{name} ({len(items)} questions) off: p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}", flush=True)
         for lexical_weight in (float(w) for w in args.lexical.split(",")):
-            for unit_margin, passage_margin, neighbours in itertools.product(
-                (0.4, 0.5, 0.6), (0.3, 0.4, 0.5), (1,)
-            ):
+            for unit_margin, passage_margin, neighbours in itertools.product((0.4, 0.5, 0.6), (0.3, 0.4, 0.5), (1,)):
                 options = PruneOptions(
                     unit_margin=unit_margin, passage_margin=passage_margin, neighbours=neighbours,
                     lexical_weight=lexical_weight,

@@ -99,6 +99,9 @@ class Settings:
     min_score: float = 0.3
     """ask answers "not found" without running the model when no passage's cosine similarity to the question
     reaches this (all-MiniLM-L6-v2: on-topic questions scored 0.34-0.88, off-topic ones mostly below 0.3); 0: off."""
+    llm_preload: bool = True
+    """ask and chat start loading the LLM on a background thread while retrieval runs, with a context large
+    enough for any prompt of top_k passages (ctx at most)."""
     answer_cache: bool = True
     """ask returns the stored answer at once for a question asked before over the same index state, model and
     settings (temperature 0 only; not chat turns); any ingest or forget that changes the index invalidates it."""

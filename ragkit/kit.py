@@ -30,7 +30,7 @@ from ragkit.ingest.watch import WatchCallback, WatchSummary
 from ragkit.lexical import KeywordIndex
 from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
-from ragkit.prompting import BuiltPrompt, build_prompt, merge_neighbours
+from ragkit.prompting import BuiltPrompt, build_prompt, merge_neighbours, prompt_ceiling
 from ragkit.pruning import PruneOptions, SentencePruner
 from ragkit.rerank import CrossEncoderReranker, Reranker, find_reranker
 from ragkit.retrieval import Hit, RetrievalOptions, Retriever
@@ -509,6 +509,8 @@ class Ragkit:
                     "answer from the cache (given %s)", time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created))
                 )
                 return cached_stream(hit.answer, hit.prompt, cancel)
+        if s.llm_preload:
+            self._preload_llm(question, history, on_download)
         plan = self.plan_prompt(
             question, where=where, on_download=on_download, history=history, search_query=search_query
         )
@@ -544,6 +546,22 @@ class Ragkit:
             prompt.sources, llm.name, self.model_warning, tokens, finish, prompt=prompt.text, cancel_token=cancel,
             on_complete=store if cacheable else None,
         )  # fmt: skip
+
+    def _preload_llm(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None,
+        on_download: Callable[[DownloadProgress], None] | None,
+    ) -> None:
+        """Start loading the model now, so that it is ready when retrieval and pruning have built the prompt;
+        the context is sized for the largest prompt `top_k` passages can make, so it is read once."""
+        llm = self.llm(on_download)
+        preload = getattr(llm, "preload", None)
+        if preload is None:
+            return
+        s = self.settings
+        ceiling = prompt_ceiling(llm, question, passages=s.top_k, passage_tokens=s.chunk_tokens, history=history)
+        preload(choose_n_ctx(ceiling, s.max_tokens, min(s.ctx, llm.n_ctx_train)))
 
     @property
     def answer_cache(self) -> AnswerCache:

@@ -9,6 +9,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -110,6 +111,8 @@ class LlamaCppLLM:
         self._turns = TurnQueue()
         """The running call's token, read by llama.cpp's abort callback while it computes."""
         self._abort_callback: Any = None
+        self._loading = threading.Lock()
+        """Held while the model loads: a `stream` waits for a `preload` under way instead of reading the file again."""
         self.last_prefix_restored = 0
         """Prompt tokens the last `stream` restored from the prefix cache instead of evaluating."""
 
@@ -195,7 +198,31 @@ class LlamaCppLLM:
             eos_token=self._token_text(self._vocab.token_eos()),
         )
 
+    def preload(self, n_ctx: int) -> bool:
+        """Start loading the model, for contexts up to `n_ctx`, on a background
+        thread and return at once, so the load overlaps retrieval (llama.cpp
+        releases the GIL while it reads). A later `stream` waits for it; if its
+        prompt needs a larger context the model is loaded again. Does nothing
+        (False) when a model is loaded or loading already."""
+        if self._llama is not None or not self._loading.acquire(blocking=False):
+            return False
+
+        def load() -> None:
+            try:
+                self._load(n_ctx)
+            except Exception as exc:  # the stream that needs the model plans again and raises it clearly
+                log.info("background load of %s failed: %s", self.model_path.name, exc)
+            finally:
+                self._loading.release()
+
+        threading.Thread(target=load, name="ragkit-llm-load", daemon=True).start()
+        return True
+
     def _model_for(self, n_ctx: int) -> Any:
+        with self._loading:
+            return self._load(n_ctx)
+
+    def _load(self, n_ctx: int) -> Any:
         if self._llama is not None and self._plan is not None and self._plan.n_ctx >= n_ctx:
             return self._llama
         plan = self.plan(n_ctx)

@@ -147,6 +147,21 @@ def merge_neighbours(sources: list[Source]) -> list[Source]:
     return merged
 
 
+PASSAGE_OVERHEAD = 48
+"""Tokens of a passage's tags, number and location, generously."""
+
+
+def prompt_ceiling(
+    llm: LLM, question: str, *, passages: int, passage_tokens: int, history: list[dict[str, str]] | None = None
+) -> int:
+    """The most tokens a prompt of `passages` passages of up to `passage_tokens`
+    embedder tokens can take, before retrieval: what a model loaded ahead of
+    the prompt must hold. Embedder word pieces become up to 1.5 LLM tokens
+    (numbers, code and other languages split finer)."""
+    base = llm.count_tokens(_render(llm, question, [], history=history))
+    return base + passages * (passage_tokens * 3 // 2 + PASSAGE_OVERHEAD)
+
+
 def build_prompt(
     llm: LLM,
     question: str,

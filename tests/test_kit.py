@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,7 +104,7 @@ def test_an_off_topic_question_is_answered_not_found_without_running_the_model(
     assert not answer.found and answer.text == "I cannot find the answer in the provided documents."
     assert answer.not_found_reason and "best similarity" in answer.not_found_reason
     assert 1 <= len(answer.sources) <= 3 and answer.cited == []  # the nearest passages, for the user to check
-    assert kit._llm is None  # no minutes of prefill spent on a guess
+    assert answer.model == "" and answer.prompt_tokens == 0  # no minutes of prefill spent on a guess
     assert make_kit(model=str(tiny_phi3), min_score=0.0).ask("unladen swallow?").model == "tiny-phi3.gguf"
 
 
@@ -121,3 +123,24 @@ def test_an_answer_that_declines_is_reported_as_not_found(
     answer = kit.ask("how often are API keys rotated?")
     assert not answer.found and answer.not_found_reason == "the model found no answer in the passages"
     assert answer.sources  # what the model was given, listed as the nearest passages
+
+
+def test_ask_loads_the_model_once_on_a_background_thread_while_retrieving(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    loads: list[tuple[str, int]] = []
+
+    class CountingLlama(llama_cpp.Llama):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: Any) -> None:
+            loads.append((threading.current_thread().name, int(kwargs["n_ctx"])))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", CountingLlama)
+    kit = make_kit(model=str(tiny_phi3), min_score=0.0, max_tokens=16)
+    kit.ingest([docs])
+    first = kit.ask("how often are API keys rotated?")
+    second = kit.ask("who owns the service?")
+    assert [thread for thread, _ in loads] == ["ragkit-llm-load"]  # read once, off the caller's thread
+    assert loads[0][1] >= max(first.n_ctx, second.n_ctx)
