@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def main() -> None:
         fresh = {**env, "RAGKIT_PREFIX_CACHE": "false"}
         results["ragkit, no prefix cache"].append(timed(ask, fresh))
         print(json.dumps({name: round(values[-1], 2) for name, values in results.items()}), flush=True)
+    # The largest child's peak RSS: ragkit's ask (embedder + LLM) outweighs the raw script (LLM only).
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    print(f"peak RSS of the largest run (a default ragkit ask): {peak_gb:.2f} GB")
     raw = statistics.median(results["raw"])
     for name, values in results.items():
         median = statistics.median(values)
