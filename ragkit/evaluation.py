@@ -233,6 +233,11 @@ def contains_answer(text: str, item: QAItem) -> bool:
     normalized = f" {normalize_answer(text)} "
     if any(f" {normalize_answer(a)} " in normalized for a in item.answers if normalize_answer(a)):
         return True
+    return _covers_a_context(normalized, item)
+
+
+def _covers_a_context(normalized: str, item: QAItem) -> bool:
+    """Most (60 %) of the words of one of the item's reference contexts are in the normalized text."""
     words = set(normalized.split())
     for context in item.contexts:
         gold = set(normalize_answer(context).split())
@@ -251,14 +256,7 @@ def answer_in(text: str, item: QAItem) -> bool:
     if any(f" {span} " in normalized for span in spans):
         return True
     quoted = any(f" {span} " in f" {normalize_answer(c)} " for c in item.contexts for span in spans)
-    if quoted or not item.contexts:
-        return False
-    words = set(normalized.split())
-    for context in item.contexts:
-        gold = set(normalize_answer(context).split())
-        if gold and len(gold & words) / len(gold) >= 0.6:
-            return True
-    return False
+    return not quoted and _covers_a_context(normalized, item)
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -151,3 +151,24 @@ def test_squad_json_and_llamaindex_style_files_load(tmp_path: Path) -> None:
     broken.write_text("[1, 2")
     with pytest.raises(Exception, match="not a QA dataset"):
         load_qa(broken)
+
+
+def test_qa_eval_reports_what_the_prompt_holds_and_what_pruning_saves(
+    cli: Cli, tmp_path: Path, tiny_phi3: Path
+) -> None:
+    filler = "\n".join(f"Line {i}: the staging cluster was inspected and nothing changed." for i in range(30))
+    docs = write_docs(tmp_path / "qa-docs", {"ops.md": KEYS_DOC + "\n" + filler + "\n"})
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"question": "How long is the grace period for old keys?", "answers": ["72-hour"]}) + "\n")
+    runs = {}
+    for prune in ("true", "false"):
+        result = cli("eval", str(qa), "--corpus", str(docs), "--model", str(tiny_phi3), "--json",
+                     env={"RAGKIT_PRUNE": prune})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        runs[prune] = json.loads(result.stdout)
+    for data in runs.values():
+        assert data["tokenizer"] == "tiny-phi3.gguf" and data["answer_in_context"] == 1.0
+        assert 0 < data["context_tokens_p50"] <= data["prompt_tokens_p50"]
+    assert runs["true"]["context_tokens_p50"] < runs["false"]["context_tokens_p50"]
+    table = cli("eval", str(qa), "--corpus", str(docs), "--model", str(tiny_phi3))
+    assert "answer in the prompt's passages" in table.stdout and "context tokens" in table.stdout
