@@ -174,9 +174,32 @@ def select(passages: Sequence[Source], scores: list[list[float]], options: Prune
         chosen.update(ranked[: options.min_units])
         for i in list(chosen):
             chosen.update(range(max(0, i - options.neighbours), min(len(units), i + options.neighbours + 1)))
-        chosen.update(i for i, unit in enumerate(units) if unit.heading)
+        chosen = {i for i in chosen if not units[i].heading}
+        chosen.update(_headings_over(passage.text, units, chosen))
         kept.append(replace(_cut(passage, units, sorted(chosen)), number=len(kept) + 1))
     return kept
+
+
+def _headings_over(text: str, units: list[Unit], chosen: set[int]) -> set[int]:
+    """The headings of the sections kept units sit in (their heading path): a
+    heading stays when kept text follows it before the next heading of the
+    same or a higher level."""
+    kept: set[int] = set()
+    for i, unit in enumerate(units):
+        if not unit.heading:
+            continue
+        level = _level(text, unit)
+        for j in range(i + 1, len(units)):
+            if units[j].heading and _level(text, units[j]) <= level:
+                break
+            if j in chosen:
+                kept.add(i)
+                break
+    return kept
+
+
+def _level(text: str, unit: Unit) -> int:
+    return len(text[unit.start : unit.end]) - len(text[unit.start : unit.end].lstrip("#"))
 
 
 def _cut(passage: Source, units: list[Unit], chosen: list[int]) -> Source:

@@ -55,7 +55,8 @@ def test_pruned_passage_keeps_the_answer_and_points_at_its_lines(embedder: Sente
     assert "Drinking water must be boiled for three minutes before use." in kept.text
     assert "Herons" not in kept.text and "Firewood" not in kept.text
     assert ELISION in kept.text
-    assert "## Water" in kept.text  # headings stay
+    assert "## Water" in kept.text and "# Field handbook" in kept.text  # the heading path stays
+    assert "## Radios" not in kept.text  # a section with nothing kept leaves no heading behind
     lines = HANDBOOK.split("\n")
     kept_lines = lines[kept.start_line - 1 : kept.end_line]  # type: ignore[operator]
     assert any("Drinking water must be boiled" in line for line in kept_lines)
