@@ -45,6 +45,10 @@ class Settings:
     """Texts per forward pass; None: the fastest measured on CPU (8 for int8, 16 for fp32)."""
     embed_quantize: str = "int8"
     """"int8": dynamic int8 quantization of the embedder on CPU (faster ingest); "none": fp32."""
+    query_embedder: str = "auto"
+    """Questions (and the sentences pruning scores) are embedded by "auto": an ONNX Runtime copy of the embedding
+    model, exported after an ingest and checked against it, so a search needs no torch (cold search in about a
+    second); "torch": the model itself."""
     chunk_tokens: int = 192
     """Largest chunk in embedder tokens (heading prefix included); capped at the embedder's limit."""
     chunk_overlap: int = 0
@@ -213,6 +217,8 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap {settings.chunk_overlap} is out of range", "use 0 to half of chunk_tokens"
             )
+        if settings.query_embedder not in ("auto", "torch"):
+            raise ConfigError(f"query_embedder {settings.query_embedder!r} is not known", "use 'auto' or 'torch'")
         if settings.embed_quantize not in ("int8", "none"):
             raise ConfigError(f"embed_quantize {settings.embed_quantize!r} is not known", "use 'int8' or 'none'")
         from ragkit.rerank import RERANK_MODES

@@ -4,6 +4,7 @@ vector store and LLM are built from settings on first use, or injected."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import threading
@@ -19,7 +20,7 @@ from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generat
 from ragkit.cancel import CancelToken
 from ragkit.config import Settings
 from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
-from ragkit.embedders import Embedder, SentenceTransformerEmbedder
+from ragkit.embedders import Embedder, OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, onnx_path
 from ragkit.errors import EmptyIndexError, ModelNotFoundError, NoMatchError
 from ragkit.filters import Where
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
@@ -141,6 +142,45 @@ class Ragkit:
         )
 
     @_built_once
+    def query_embedder(self) -> Embedder:
+        """What embeds questions (and the sentences pruning scores): the ONNX copy of the embedder when it
+        exists, so that a search never imports torch; else the embedder itself (also when one was injected)."""
+        embedder = self.embedder
+        if self.settings.query_embedder != "auto" or not isinstance(embedder, SentenceTransformerEmbedder):
+            return embedder
+        try:
+            path = onnx_path(self._onnx_dir, embedder)
+        except ModelNotFoundError:
+            return embedder
+        if not path.is_file() or importlib.util.find_spec("onnxruntime") is None:
+            return embedder
+        return OnnxEmbedder(path, embedder.model_dir, embedder.model_id, embedder.max_tokens, self.settings.threads)
+
+    @property
+    def _onnx_dir(self) -> Path:
+        return self.settings.data_dir / "models" / "onnx"
+
+    def _export_query_embedder(self) -> None:
+        """After an ingest, keep an ONNX copy of the embedder for later questions (made once per model: a few
+        seconds, usually while torch is loaded anyway)."""
+        embedder = self.embedder
+        if (
+            self.settings.query_embedder != "auto"
+            or not isinstance(embedder, SentenceTransformerEmbedder)
+            or importlib.util.find_spec("onnx") is None
+            or importlib.util.find_spec("onnxruntime") is None
+        ):
+            return
+        path = onnx_path(self._onnx_dir, embedder)
+        if path.is_file():
+            return
+        try:
+            export_onnx(embedder, path)
+        except Exception as exc:  # a copy that cannot be made leaves questions on torch, nothing worse
+            log.warning("could not export %s to ONNX (%s: %s): questions use torch", embedder.model_id,
+                        exc.__class__.__name__, exc)  # fmt: skip
+
+    @_built_once
     def reranker(self) -> Reranker | None:
         """The cross-encoder, or None when rerank is off or its model is not on disk."""
         s = self.settings
@@ -166,7 +206,7 @@ class Ragkit:
             mmr_lambda=s.mmr_lambda,
         )
         return Retriever(
-            embedder=self.embedder,
+            embedder=self.query_embedder,
             open_store=lambda: self._open_store(create=False),
             keywords=self.keywords,
             reranker=self.reranker,
@@ -248,7 +288,9 @@ class Ragkit:
         parsed: every file committed stays, the index stays consistent, `report.stopped` is
         True, and the next ingest carries on."""
         with self._writing, self._writing_here():
-            return self._ingestor(retry_failed).run(paths, on_progress, cancel)
+            report = self._ingestor(retry_failed).run(paths, on_progress, cancel)
+            self._export_query_embedder()
+            return report
 
     def watch(
         self,
@@ -474,7 +516,7 @@ class Ragkit:
             neighbours=s.prune_neighbours,
             lexical_weight=s.prune_lexical_weight,
         )
-        return SentencePruner(self.embedder, options)
+        return SentencePruner(self.query_embedder, options)
 
     def ask_stream(
         self,

@@ -50,7 +50,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings.load(config_files=(), env={}, data_dir=data_dir, offline=True)
+    # Questions embedded by the model itself: an ONNX export per test's data dir would add seconds to every
+    # ingest (tests/test_embedders.py covers the ONNX copy).
+    return Settings.load(config_files=(), env={}, data_dir=data_dir, offline=True, query_embedder="torch")
 
 
 @pytest.fixture
@@ -136,6 +138,7 @@ def cli(data_dir: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedPro
             "HF_HUB_OFFLINE": "1",
             "COLUMNS": "200",
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "RAGKIT_QUERY_EMBEDDER": "torch",  # as in `settings`
             **(env or {}),
         }
         return subprocess.run(

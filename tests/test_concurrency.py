@@ -91,7 +91,7 @@ def test_threads_mixing_search_ask_ingest_forget_and_status_on_one_ragkit(
 
     def forget(rng: random.Random) -> None:
         indexed = kit.keywords.indexed_files()  # only this thread removes files from the index
-        if indexed:
+        if len(indexed) > 2:  # an index forgotten down to nothing is rightly "empty" to a search
             kit.forget([rng.choice(indexed)[0]])
 
     def ask(rng: random.Random) -> None:
