@@ -79,23 +79,39 @@ def _units_between(text: str, begin: int, stop: int, kind: str) -> list[Unit]:
         for m in re.finditer(r"\S(?:.*\S)?(?:\n[ \t]*\S.*)*", text[begin:stop]):
             units.append(Unit(begin + m.start(), begin + m.start() + len(m.group().rstrip())))
         return units
+    # Prose is often hard-wrapped: a sentence runs on over the next lines, so lines of one paragraph (or one
+    # list item) are joined before sentences are cut; headings and table rows stand alone.
     offset = begin
+    block: tuple[int, int] | None = None  # the paragraph being gathered: start, end
     for line in text[begin:stop].split("\n"):
         stripped = line.strip()
         lead = offset + len(line) - len(line.lstrip())
+        standalone = bool(re.match(r"#{1,6}\s", stripped)) or stripped.startswith("|") or "\t" in stripped
+        starts_item = bool(re.match(r"([-*+]|\d{1,3}[.)])\s", stripped))
+        if block is not None and (not stripped or standalone or starts_item):
+            units.extend(_sentences(text, *block))
+            block = None
         if not stripped:
             pass
-        elif stripped.startswith("#") and re.match(r"#{1,6}\s", stripped):
-            units.append(Unit(lead, lead + len(stripped), heading=True))
-        elif stripped.startswith("|") or "\t" in stripped:
-            units.append(Unit(lead, lead + len(stripped)))  # a table row
+        elif standalone:
+            units.append(Unit(lead, lead + len(stripped), heading=stripped.startswith("#")))
+        elif block is None:
+            block = (lead, lead + len(stripped))
         else:
-            cut = lead
-            for m in _SENTENCE_END.finditer(stripped):
-                units.append(Unit(cut, lead + m.start()))
-                cut = lead + m.end()
-            units.append(Unit(cut, lead + len(stripped)))
+            block = (block[0], lead + len(stripped))
         offset += len(line) + 1
+    if block is not None:
+        units.extend(_sentences(text, *block))
+    return units
+
+
+def _sentences(text: str, start: int, end: int) -> list[Unit]:
+    units: list[Unit] = []
+    cut = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        units.append(Unit(cut, m.start()))
+        cut = m.end()
+    units.append(Unit(cut, end))
     return units
 
 

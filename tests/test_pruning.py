@@ -45,6 +45,14 @@ def test_units_are_sentences_rows_and_whole_code_blocks() -> None:
         "# Setup", "Run the installer.", "Then reboot!", "Is it done?", "Yes.",
         "| host | port |", "| db | 5432 |", "```sh\nmake install\n\nmake test\n```", "Done.",
     ]  # fmt: skip
+    wrapped = (
+        "API keys are rotated every 45 days. To rotate a key, run\n`lanternctl keys rotate`\nfrom a bastion.\n"
+        "- a list item\n  wrapped. Two.\n- next"
+    )
+    assert unit_texts(wrapped) == [  # a hard-wrapped sentence is one unit; list items stay apart
+        "API keys are rotated every 45 days.", "To rotate a key, run\n`lanternctl keys rotate`\nfrom a bastion.",
+        "- a list item\n  wrapped.", "Two.", "- next",
+    ]  # fmt: skip
     code = "def a():\n    return 1\n\n\ndef b():\n    return 2\n"
     assert unit_texts(code, "code") == ["def a():\n    return 1", "def b():\n    return 2"]
 
