@@ -581,6 +581,7 @@ def _prompt_settings(kit: Ragkit) -> dict[str, Any]:
     s = kit.settings
     return {
         "retrieval": asdict(kit.retriever.options),
+        "query_embedder": type(kit.query_embedder).__name__,
         **{name: getattr(s, name) for name in ("top_k", "ctx", "max_tokens", "min_score")},
         **{f.name: getattr(s, f.name) for f in fields(s) if f.name.startswith("prune")},
     }
