@@ -333,13 +333,18 @@ class OnnxEmbedder:
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        # Batches of similar lengths pad least (sentence-transformers sorts the same way).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
         rows: list[np.ndarray] = []
-        for start in range(0, len(texts), 32):
-            encoded = self._tokenizer.encode_batch(texts[start : start + 32])
+        for start in range(0, len(ordered), 32):
+            encoded = self._tokenizer.encode_batch(ordered[start : start + 32])
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self._session.run(None, feeds)[0]
             summed = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
             rows.append(summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12))
-        return np.concatenate(rows).astype(np.float32)
+        vectors = np.empty((len(texts), rows[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(rows)
+        return vectors
