@@ -605,8 +605,9 @@ class Ragkit:
         ceiling = prompt_ceiling(llm, question, passages=s.top_k, passage_tokens=s.chunk_tokens, history=history)
         preload(choose_n_ctx(ceiling, s.max_tokens, min(s.ctx, llm.n_ctx_train)))
 
-    @property
+    @_built_once
     def answer_cache(self) -> AnswerCache:
+        # One per Ragkit: its lock keeps this object's threads to one connection at a time.
         return AnswerCache(self.index_dir / "answers.sqlite3")
 
     def _model_identity(self, on_download: Callable[[DownloadProgress], None] | None) -> str | None:
