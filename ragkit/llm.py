@@ -82,6 +82,28 @@ def _route_llama_logs() -> None:
 
     _log_callback = callback  # ctypes callbacks must outlive their registration
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    # With verbose=False, llama-cpp-python silences a load by pointing the whole process's stdout and stderr
+    # (file descriptors 1 and 2, and sys.stdout/sys.stderr) at /dev/null while it lasts. With the model
+    # loading on a background thread, that swallowed what the application printed meanwhile (a "not found"
+    # answer, an error line). llama.cpp's lines already come here, so its loads need no silencing.
+    import llama_cpp._internals
+    import llama_cpp.llama
+
+    for module in (llama_cpp._internals, llama_cpp.llama):
+        setattr(module, "suppress_stdout_stderr", _StdStreamsLeftAlone)  # noqa: B010
+
+
+class _StdStreamsLeftAlone:
+    """Stands in for llama_cpp's suppress_stdout_stderr: leaves the process's streams as they are."""
+
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _StdStreamsLeftAlone:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
 
 
 class LlamaCppLLM:

@@ -67,3 +67,35 @@ def test_a_damaged_prefix_state_is_replaced_not_trusted(tiny_phi3: Path, tmp_pat
     llm = LlamaCppLLM(tiny_phi3, prefix_cache_dir=tmp_path)
     assert greedy(llm, prompt, PREFIX) == expected and llm.last_prefix_restored == 0
     assert state.stat().st_size > 1000  # saved again, whole
+
+
+PRINT_WHILE_LOADING = """
+import sys, time
+from pathlib import Path
+from ragkit.llm import LlamaCppLLM
+llm = LlamaCppLLM(Path(sys.argv[1]), threads=1)
+llm.preload(512)
+printed = 0
+deadline = time.monotonic() + 60
+while (llm.loaded_plan is None or printed < 200) and time.monotonic() < deadline:
+    print(f"line {printed}", flush=True)
+    print(f"err {printed}", file=sys.stderr, flush=True)
+    printed += 1
+print(f"printed {printed}", flush=True)
+"""
+
+
+def test_what_the_app_prints_while_the_model_loads_in_the_background_is_not_lost(standin: Path) -> None:
+    # llama-cpp-python used to point the process's stdout and stderr at /dev/null during a load: a
+    # "not found" answer printed while the model preloaded vanished.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_WHILE_LOADING, str(standin)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    lines = result.stdout.splitlines()
+    printed = int(lines[-1].split()[1])
+    assert lines[:-1] == [f"line {n}" for n in range(printed)]
+    assert result.stderr.splitlines() == [f"err {n}" for n in range(printed)]  # and nothing from llama.cpp
