@@ -45,10 +45,14 @@ class Settings:
     """Texts per forward pass; None: the fastest measured on CPU (8 for int8, 16 for fp32)."""
     embed_quantize: str = "int8"
     """"int8": dynamic int8 quantization of the embedder on CPU (faster ingest); "none": fp32."""
+    embed_runtime: str = "onnx"
+    """What embeds a new index's documents and questions: "onnx", an int8 ONNX Runtime copy of embed_model (made
+    once with torch, checked against it; then ingest and search need no torch), or "torch", the model itself
+    (embed_quantize applies). An index keeps the runtime it was built with until rebuilt (--reindex)."""
     query_embedder: str = "auto"
-    """Questions (and the sentences pruning scores) are embedded by "auto": an ONNX Runtime copy of the embedding
-    model, exported after an ingest and checked against it, so a search needs no torch (cold search in about a
-    second); "torch": the model itself."""
+    """For indexes torch embedded: questions (and the sentences pruning scores) are embedded by "auto": an fp32
+    ONNX Runtime copy of the embedding model, exported after an ingest and checked against it, so a search needs
+    no torch (cold search in about a second); "torch": the model itself."""
     chunk_tokens: int = 192
     """Largest chunk in embedder tokens (heading prefix included); capped at the embedder's limit."""
     chunk_overlap: int = 0
@@ -217,6 +221,8 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap {settings.chunk_overlap} is out of range", "use 0 to half of chunk_tokens"
             )
+        if settings.embed_runtime not in ("onnx", "torch"):
+            raise ConfigError(f"embed_runtime {settings.embed_runtime!r} is not known", "use 'onnx' or 'torch'")
         if settings.query_embedder not in ("auto", "torch"):
             raise ConfigError(f"query_embedder {settings.query_embedder!r} is not known", "use 'auto' or 'torch'")
         if settings.embed_quantize not in ("int8", "none"):

@@ -397,12 +397,20 @@ def evaluate_retrieval(
 _EVAL_DEPTH = 150
 
 
+def _embedders(kit: Ragkit) -> str:
+    """What embeds documents and questions: torch or an ONNX copy (int8 or fp32)."""
+    return "/".join(
+        f"{type(e).__name__}:{getattr(e, 'runtime', '')}:{getattr(e, 'onnx_file', Path()).name}"
+        for e in (kit.embedder, kit.query_embedder)
+    )
+
+
 def _run_key(kit: Ragkit, spec: _ModeSpec) -> str:
     """Stored results are reused only under the same retrieval settings."""
     s = kit.settings
     options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
     reranker = kit.reranker.model_id if spec.rerank and kit.reranker else ""
-    query = type(kit.query_embedder).__name__  # the ONNX copy or the model itself
+    query = _embedders(kit)
     key = json.dumps([RUN_FORMAT, asdict(options), reranker, s.embed_model, s.embed_quantize, query, _EVAL_DEPTH])
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -581,7 +589,7 @@ def _prompt_settings(kit: Ragkit) -> dict[str, Any]:
     s = kit.settings
     return {
         "retrieval": asdict(kit.retriever.options),
-        "query_embedder": type(kit.query_embedder).__name__,
+        "query_embedder": _embedders(kit),
         **{name: getattr(s, name) for name in ("top_k", "ctx", "max_tokens", "min_score")},
         **{f.name: getattr(s, f.name) for f in fields(s) if f.name.startswith("prune")},
     }

@@ -20,7 +20,15 @@ from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generat
 from ragkit.cancel import CancelToken
 from ragkit.config import Settings
 from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
-from ragkit.embedders import Embedder, OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, onnx_path
+from ragkit.embedders import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    export_onnx,
+    export_onnx_int8,
+    onnx_int8_path,
+    onnx_path,
+)
 from ragkit.errors import EmptyIndexError, ModelNotFoundError, NoMatchError
 from ragkit.filters import Where
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
@@ -103,6 +111,7 @@ class Ragkit:
             self.settings = Settings.load(index=index, **overrides)
         else:
             self.settings = settings.replace(index=index, **overrides)
+        self._embedder_injected = embedder is not None
         if embedder is not None:
             self.embedder = embedder
         if reranker is not None:
@@ -136,15 +145,49 @@ class Ragkit:
 
     @_built_once
     def embedder(self) -> Embedder:
+        """What embeds this index's documents. An index records the runtime that made its vectors (vectors from
+        two runtimes never mix): a new index uses `embed_runtime`; "onnx" is the int8 ONNX Runtime copy of
+        `embed_model` (made once with torch, then no torch for ingest or search), "torch" the model itself."""
         s = self.settings
-        return SentenceTransformerEmbedder(
+        model = SentenceTransformerEmbedder(
             s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
         )
+        runtime = self._stored_runtime()
+        if runtime is None:
+            runtime = "onnx-int8" if s.embed_runtime == "onnx" else "torch"
+        elif (runtime == "onnx-int8") != (s.embed_runtime == "onnx"):
+            log.info("index %r was embedded by %s; it keeps that runtime (ragkit ingest --reindex to change)",
+                     s.index, runtime)  # fmt: skip
+        if runtime != "onnx-int8" or not _onnx_available():
+            return model
+        path = onnx_int8_path(self._onnx_dir, model)
+        try:
+            made = path if path.is_file() else export_onnx_int8(model, self._onnx_dir)
+        except ModelNotFoundError:
+            raise
+        except Exception as exc:  # no copy: the model itself embeds (and the new index records torch)
+            log.warning("could not make the ONNX copy of %s (%s: %s)", s.embed_model, exc.__class__.__name__, exc)
+            made = None
+        if made is None:
+            return model
+        return OnnxEmbedder(made, model.model_dir, model.model_id, model.max_tokens, s.threads, runtime="onnx-int8")
+
+    def _stored_runtime(self) -> str | None:
+        """The runtime recorded by this index (torch for indexes made before runtimes were recorded); None
+        for an index with no vectors yet."""
+        if self._store is None and not self.settings.chroma_url and not (self.index_dir / "chroma").is_dir():
+            return None
+        try:
+            store = self._open_store(create=False)
+        except EmptyIndexError:
+            return None
+        return getattr(store, "embed_runtime", None)
 
     @_built_once
     def query_embedder(self) -> Embedder:
-        """What embeds questions (and the sentences pruning scores): the ONNX copy of the embedder when it
-        exists, so that a search never imports torch; else the embedder itself (also when one was injected)."""
+        """What embeds questions (and the sentences pruning scores): the document embedder when it is the ONNX
+        copy; for indexes torch embedded, the fp32 ONNX copy when it exists, so that a search never imports
+        torch; else the embedder itself (also when one was injected)."""
         embedder = self.embedder
         if self.settings.query_embedder != "auto" or not isinstance(embedder, SentenceTransformerEmbedder):
             return embedder
@@ -152,7 +195,7 @@ class Ragkit:
             path = onnx_path(self._onnx_dir, embedder)
         except ModelNotFoundError:
             return embedder
-        if not path.is_file() or importlib.util.find_spec("onnxruntime") is None:
+        if not path.is_file() or not _onnx_available():
             return embedder
         return OnnxEmbedder(path, embedder.model_dir, embedder.model_id, embedder.max_tokens, self.settings.threads)
 
@@ -167,8 +210,7 @@ class Ragkit:
         if (
             self.settings.query_embedder != "auto"
             or not isinstance(embedder, SentenceTransformerEmbedder)
-            or importlib.util.find_spec("onnx") is None
-            or importlib.util.find_spec("onnxruntime") is None
+            or not _onnx_available()
         ):
             return
         path = onnx_path(self._onnx_dir, embedder)
@@ -219,13 +261,17 @@ class Ragkit:
 
     def _open_store(self, create: bool) -> VectorStore:
         if self._store is None:
-            self._store = ChromaStore.open(
-                path=self.index_dir / "chroma",
-                url=self.settings.chroma_url,
-                name=f"ragkit-{self.settings.index}",
-                embed_model=self.embedder.model_id,
-                create=create,
-            )
+            # Building the embedder reads the runtime an existing index records (opening it).
+            embedder = self.embedder if create else self.__dict__.get("embedder")
+            if self._store is None:
+                self._store = ChromaStore.open(
+                    path=self.index_dir / "chroma",
+                    url=self.settings.chroma_url,
+                    name=f"ragkit-{self.settings.index}",
+                    embed_model=embedder.model_id if embedder is not None else self.settings.embed_model,
+                    embed_runtime=getattr(embedder, "runtime", None) if create else None,
+                    create=create,
+                )
         return self._store
 
     # -- indexing ------------------------------------------------------------
@@ -374,7 +420,12 @@ class Ragkit:
             for child in self.index_dir.iterdir():
                 if child.name != "ingest.lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if not self.settings.chroma_url:
+                ChromaStore.read_afresh(self.index_dir / "chroma")  # chromadb would go on serving the old folder
         self._store = None
+        if not self._embedder_injected:  # the rebuilt index takes the runtime of today's settings
+            for name in ("embedder", "query_embedder", "retriever", "pruner"):
+                self.__dict__.pop(name, None)
 
     def chunk_count(self) -> int:
         manifest_path = self.index_dir / "manifest.sqlite3"
@@ -742,6 +793,10 @@ def _source(rank: int, hit: Hit) -> Source:
         chunk=_int_or_none(meta.get("chunk")),
         retrieval=hit.retrieval,
     )
+
+
+def _onnx_available() -> bool:
+    return importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
 
 
 def _int_or_none(value: object) -> int | None:

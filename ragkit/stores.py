@@ -132,6 +132,8 @@ class ChromaStore:
     def __init__(self, collection: Any, location: str) -> None:
         self._collection = collection
         self.location = location
+        self.embed_runtime = "torch"
+        """What embedded this collection's vectors ("torch" for collections made before it was recorded)."""
 
     @staticmethod
     def read_afresh(path: Path) -> None:
@@ -145,7 +147,18 @@ class ChromaStore:
             SharedSystemClient._identifier_to_system.pop(str(path), None)
 
     @classmethod
-    def open(cls, *, path: Path | None, url: str | None, name: str, embed_model: str, create: bool) -> ChromaStore:
+    def open(
+        cls,
+        *,
+        path: Path | None,
+        url: str | None,
+        name: str,
+        embed_model: str,
+        create: bool,
+        embed_runtime: str | None = None,
+    ) -> ChromaStore:
+        """`embed_runtime`: what embeds the vectors (e.g. "onnx-int8"), recorded when the collection is
+        created and checked when given: an index's vectors all come from one runtime."""
         import chromadb
 
         settings = chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
@@ -164,7 +177,11 @@ class ChromaStore:
                     name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"embed_model": embed_model, "ragkit_format": 1},
+                    metadata={
+                        "embed_model": embed_model,
+                        "ragkit_format": 1,
+                        **({"embed_runtime": embed_runtime} if embed_runtime else {}),
+                    },
                 )
             else:
                 collection = client.get_collection(name, embedding_function=None)
@@ -182,7 +199,15 @@ class ChromaStore:
                 f"index at {location} was built with embedding model {stored_model!r}, not {embed_model!r}",
                 f"set embed_model = {stored_model!r}, or rebuild with ragkit ingest --reindex PATH",
             )
-        return cls(collection, location)
+        stored_runtime = str((collection.metadata or {}).get("embed_runtime", "torch"))
+        if embed_runtime and stored_runtime != embed_runtime:
+            raise IndexFormatError(
+                f"index at {location} was embedded by {stored_runtime}, not {embed_runtime}",
+                "rebuild it with ragkit ingest --reindex PATH",
+            )
+        store = cls(collection, location)
+        store.embed_runtime = stored_runtime
+        return store
 
     @staticmethod
     def drop(url: str, name: str) -> None:

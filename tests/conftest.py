@@ -50,9 +50,11 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    # Questions embedded by the model itself: an ONNX export per test's data dir would add seconds to every
-    # ingest (tests/test_embedders.py covers the ONNX copy).
-    return Settings.load(config_files=(), env={}, data_dir=data_dir, offline=True, query_embedder="torch")
+    # Documents and questions embedded by the model itself: an ONNX export per test's data dir would add
+    # seconds to every ingest (tests/test_embedders.py covers the ONNX copies, the default runtime).
+    return Settings.load(
+        config_files=(), env={}, data_dir=data_dir, offline=True, embed_runtime="torch", query_embedder="torch"
+    )
 
 
 @pytest.fixture
@@ -138,7 +140,8 @@ def cli(data_dir: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedPro
             "HF_HUB_OFFLINE": "1",
             "COLUMNS": "200",
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "RAGKIT_QUERY_EMBEDDER": "torch",  # as in `settings`
+            "RAGKIT_EMBED_RUNTIME": "torch",  # as in `settings`
+            "RAGKIT_QUERY_EMBEDDER": "torch",
             **(env or {}),
         }
         return subprocess.run(
