@@ -83,7 +83,10 @@ def _handled(debug: bool) -> Iterator[None]:
     """Known errors become one red line and their exit code; --debug shows the traceback."""
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
+        # Debug lines carry milliseconds since start: where a slow command spends its time.
+        format="%(relativeCreated)6.0f ms %(levelname)s %(threadName)s %(name)s: %(message)s"
+        if debug
+        else "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -262,6 +263,7 @@ class LlamaCppLLM:
             "on" if plan.flash_attn else "off",
         )
         kv_type = KV_GGML_TYPES[plan.kv_type]
+        started = time.perf_counter()
         self._llama = llama_cpp.Llama(
             model_path=str(self.model_path),
             n_ctx=plan.n_ctx,
@@ -279,6 +281,7 @@ class LlamaCppLLM:
             verbose=False,
         )
         self._install_abort_callback(self._llama)
+        log.debug("model loaded in %.2f s", time.perf_counter() - started)
         self._plan = plan
         return self._llama
 
@@ -321,7 +324,9 @@ class LlamaCppLLM:
     ) -> Iterator[str]:
         # Allocating (or refusing) the context happens here, before the first
         # token is asked for, so a memory error is raised by the call itself.
+        waited = time.perf_counter()
         llama = self._model_for(n_ctx)
+        log.debug("waited %.2f s for the model", time.perf_counter() - waited)
         self._cancel = cancel
         self.last_prefix_restored = 0
         try:
@@ -333,6 +338,7 @@ class LlamaCppLLM:
                 self._forget_context(llama)
                 return iter(())  # stopped while the prefix was evaluated
             raise
+        log.debug("%d prompt tokens restored from the prefix cache; evaluating the rest", self.last_prefix_restored)
         from llama_cpp import StoppingCriteriaList
 
         parts = llama.create_completion(
