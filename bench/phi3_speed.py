@@ -12,6 +12,7 @@ phi-3's real tokenizer instead of falling back to bytes.
   python bench/phi3_speed.py speed [--contexts 1024,4096,16384] [--configs f16,f16+fa,q8_0+fa]
   python bench/phi3_speed.py ttft ../shared/data/paul_graham  # ragkit ask vs raw llama-cpp-python, prefix cache
   python bench/phi3_speed.py largest                          # peak RSS at the largest context that fits
+  python bench/phi3_speed.py memory [--prompt 520]            # levers on the default answer's peak RSS
 
 Every measurement runs in a fresh subprocess (peak RSS is that process's VmHWM).
 """
@@ -239,6 +240,52 @@ def measure_ttft(model: Path, data_dir: Path, mode: str, threads: int) -> dict[s
     }
 
 
+# Levers on the peak RSS of a default answer: (n_ctx, K type, V type, flash attention, n_ubatch, embedder).
+MEMORY_LEVERS = {
+    "before: 4096 f16, torch embedder": (4096, "f16", "f16", False, 512, "torch"),
+    "4096 f16, ONNX embedder": (4096, "f16", "f16", False, 512, "onnx"),
+    "2560 f16 (preload ceiling), ONNX": (2560, "f16", "f16", False, 512, "onnx"),
+    "1536 f16 (sized to the pruned prompt), ONNX": (1536, "f16", "f16", False, 512, "onnx"),
+    "2560 K q8_0 V f16 no FA, ONNX": (2560, "q8_0", "f16", False, 512, "onnx"),
+    "2560 f16 n_ubatch 256, ONNX": (2560, "f16", "f16", False, 256, "onnx"),
+    "4096 K q8_0 V f16 no FA n_ubatch 256, torch": (4096, "q8_0", "f16", False, 256, "torch"),
+}
+
+
+def measure_memory(model: Path, lever: str, n_prompt: int, threads: int) -> dict[str, object]:
+    """Peak RSS and prefill speed of one answer's llama.cpp context beside a loaded embedder."""
+    import random
+
+    import llama_cpp
+
+    n_ctx, k_type, v_type, flash, n_ubatch, embedder = MEMORY_LEVERS[lever]
+    from ragkit import Ragkit
+
+    onnx = embedder == "onnx"
+    kit = Ragkit(offline=True, data_dir=model.parent / "memory-data", embed_runtime="onnx" if onnx else "torch",
+                 query_embedder="auto" if onnx else "torch")  # fmt: skip
+    kit.query_embedder.embed(["warm up the embedder, as an ask has"])
+    llama = llama_cpp.Llama(
+        model_path=str(model), n_ctx=n_ctx, n_batch=min(512, n_ctx), n_ubatch=n_ubatch, n_threads=threads,
+        n_threads_batch=threads, flash_attn=flash, type_k=KV_TYPES[k_type], type_v=KV_TYPES[v_type],
+        use_mmap=False, verbose=False,
+    )  # fmt: skip
+    rng = random.Random(0)
+    started = time.perf_counter()
+    llama.eval([rng.randrange(259, 32000) for _ in range(n_prompt)])
+    prefill = n_prompt / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(16):
+        llama.eval([rng.randrange(259, 32000)])
+    return {
+        "lever": lever,
+        "embedder": type(kit.query_embedder).__name__,
+        "peak_rss_gb": round(peak_rss_mb() / 1024, 2),
+        "prefill_tok_s": round(prefill, 1),
+        "gen_tok_s": round(16 / (time.perf_counter() - started), 2),
+    }
+
+
 def run_child(args: list[str]) -> dict[str, object]:
     """One measurement in a fresh process (clean memory, its own VmHWM)."""
     result = subprocess.run([sys.executable, __file__, "child", *args], capture_output=True, text=True, check=False)
@@ -261,10 +308,13 @@ def main() -> None:
     p_ttft = sub.add_parser("ttft")
     p_ttft.add_argument("paul_graham", type=Path)
     p_largest = sub.add_parser("largest")
+    p_memory = sub.add_parser("memory")
+    p_memory.add_argument("--prompt", type=int, default=520, help="prompt tokens evaluated (a pruned prompt)")
+    p_memory.add_argument("--rounds", type=int, default=2)
     p_child = sub.add_parser("child")
     p_child.add_argument("what")
     p_child.add_argument("params", nargs="*")
-    for p in (p_build, p_speed, p_ttft, p_largest, p_child):
+    for p in (p_build, p_speed, p_ttft, p_largest, p_memory, p_child):
         p.add_argument("--work", type=Path, default=DEFAULT_WORK)
         p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
@@ -279,6 +329,14 @@ def main() -> None:
                 )
     elif args.step == "largest":
         run_child(["largest", f"--work={args.work}", f"--threads={args.threads}"])
+    elif args.step == "memory":
+        from ragkit import Ragkit
+
+        # The ONNX copy is made here once, so no child imports torch to make it.
+        Ragkit(offline=True, data_dir=args.work / "memory-data", embed_runtime="onnx").embedder  # noqa: B018
+        for _ in range(args.rounds):  # rounds interleave the levers, so a slower moment hits all of them
+            for lever in MEMORY_LEVERS:
+                run_child(["memory", lever, str(args.prompt), f"--work={args.work}", f"--threads={args.threads}"])
     elif args.step == "ttft":
         import tempfile
 
@@ -298,6 +356,9 @@ def main() -> None:
             row = measure_speed(model, int(n_ctx), config, int(n_gen), args.threads)
         elif args.what == "largest":
             row = measure_largest(model, args.threads)
+        elif args.what == "memory":
+            lever, n_prompt = args.params
+            row = measure_memory(model, lever, int(n_prompt), args.threads)
         else:
             mode, data_dir = args.params
             row = measure_ttft(model, Path(data_dir), mode, args.threads)
