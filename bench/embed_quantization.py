@@ -1,8 +1,10 @@
 """What int8 dynamic quantization of the embedder buys and costs.
 
-Speed: embeds the same texts with the fp32 and the int8 model in one run
-(ratio, not absolute time). Quality: dense retrieval nDCG@10 and recall@10 on
-a BEIR dataset (SciFact train queries) with each model.
+Speed: embeds the same texts with the fp32 and the int8 torch model and the
+int8 ONNX copy (the default `embed_runtime`) in one run (ratios, not
+absolute time). Quality: dense retrieval nDCG@10 and recall@10 on a BEIR
+dataset (SciFact train queries) with each, documents and queries embedded
+by the same one.
 
     python bench/embed_quantization.py ../shared/data/scifact [--docs N]
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ragkit.config import Settings
-from ragkit.embedders import SentenceTransformerEmbedder
+from ragkit.embedders import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx_int8
 
 
 def load_beir(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
@@ -57,8 +60,14 @@ def main() -> None:
     qids = [q for q in queries if set(qrels[q]) & kept]
     model_name = Settings.load(config_files=(), env={}).embed_model
     results = {}
-    for quantize in ("none", "int8"):
-        embedder = SentenceTransformerEmbedder(model_name, quantize=quantize)
+    onnx_dir = Path(tempfile.mkdtemp(prefix="ragkit-onnx-"))
+    for quantize in ("none", "int8", "onnx-int8"):
+        embedder: SentenceTransformerEmbedder | OnnxEmbedder
+        embedder = SentenceTransformerEmbedder(model_name, quantize=quantize.removeprefix("onnx-"))
+        if quantize == "onnx-int8":
+            path = export_onnx_int8(embedder, onnx_dir)
+            assert path is not None
+            embedder = OnnxEmbedder(path, embedder.model_dir, embedder.model_id, embedder.max_tokens, runtime=quantize)
         embedder.embed(["warm up"])
         started = time.perf_counter()
         doc_vectors = embedder.embed(docs)
@@ -72,14 +81,16 @@ def main() -> None:
             ndcgs.append(n)
             recalls.append(r)
         results[quantize] = (seconds, float(np.mean(ndcgs)), float(np.mean(recalls)), doc_vectors)
-        print(f"{quantize:>5}: embed {len(docs)} docs {seconds:7.1f} s  nDCG@10 {np.mean(ndcgs):.4f}  "
+        print(f"{quantize:>9}: embed {len(docs)} docs {seconds:7.1f} s  nDCG@10 {np.mean(ndcgs):.4f}  "
               f"recall@10 {np.mean(recalls):.4f}  ({len(qids)} queries)", flush=True)  # fmt: skip
-    fp32, int8 = results["none"], results["int8"]
-    cosine = float(np.mean(np.sum(fp32[3] * int8[3], axis=1)))
-    print(
-        f"int8 speed-up x{fp32[0] / int8[0]:.2f}; nDCG@10 change {int8[1] - fp32[1]:+.4f}; "
-        f"recall@10 change {int8[2] - fp32[2]:+.4f}; mean cosine(fp32, int8) of doc vectors {cosine:.4f}"
-    )
+    fp32 = results["none"]
+    for name in ("int8", "onnx-int8"):
+        other = results[name]
+        cosine = float(np.mean(np.sum(fp32[3] * other[3], axis=1)))
+        print(
+            f"{name} speed-up x{fp32[0] / other[0]:.2f}; nDCG@10 change {other[1] - fp32[1]:+.4f}; "
+            f"recall@10 change {other[2] - fp32[2]:+.4f}; mean cosine(fp32, {name}) of doc vectors {cosine:.4f}"
+        )
 
 
 if __name__ == "__main__":

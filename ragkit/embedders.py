@@ -272,20 +272,31 @@ def export_onnx_int8(embedder: SentenceTransformerEmbedder, onnx_dir: Path) -> P
     quiet = _WithoutPreprocessingAdvice()  # onnxruntime suggests a step on the root logger; it made no difference
     logging.getLogger().addFilter(quiet)
     try:
-        # Per-channel int8 weights: cosine 0.985 to fp32 at 0.79x torch-int8's speed here (bench/embed_runtime.py).
+        # Per-channel int8 weights: cosine 0.985 to fp32 at 0.79x torch-int8's speed (bench/embed_quantization.py).
         quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
     finally:
         logging.getLogger().removeFilter(quiet)
     reference = OnnxEmbedder(fp32, embedder.model_dir, embedder.model_id, embedder.max_tokens).embed(_CHECK_TEXTS)
     int8 = OnnxEmbedder(partial, embedder.model_dir, embedder.model_id, embedder.max_tokens).embed(_CHECK_TEXTS)
-    agreement = float((int8 * reference).sum(axis=1).min())
-    if agreement < ONNX_INT8_MIN_COSINE:
+    kept = _keep_if_it_agrees(
+        partial, path, int8, reference, ONNX_INT8_MIN_COSINE, f"the int8 ONNX copy of {embedder.model_id}"
+    )
+    return path if kept else None
+
+
+def _keep_if_it_agrees(
+    partial: Path, path: Path, vectors: np.ndarray, reference: np.ndarray, least: float, what: str
+) -> bool:
+    """Move the made copy at `partial` to `path` when its vectors of the check texts agree with the
+    model's (cosine at least `least` for every text); else delete it."""
+    agreement = float((vectors * reference).sum(axis=1).min())
+    if agreement < least:
         partial.unlink()
-        log.warning("int8 ONNX copy of %s disagrees with it (cosine %.4f)", embedder.model_id, agreement)
-        return None
+        log.warning("%s disagrees with the model (cosine %.4f); it is not used", what, agreement)
+        return False
     partial.replace(path)
-    log.info("made the int8 ONNX copy of %s at %s (cosine to the model >= %.4f)", embedder.model_id, path, agreement)
-    return path
+    log.info("made %s at %s (cosine to the model >= %.4f)", what, path, agreement)
+    return True
 
 
 class _WithoutPreprocessingAdvice(logging.Filter):
@@ -331,14 +342,10 @@ def export_onnx(embedder: SentenceTransformerEmbedder, path: Path) -> bool:
         )  # fmt: skip
     onnx = OnnxEmbedder(partial, embedder.model_dir, embedder.model_id, embedder.max_tokens)
     reference = model.encode(_CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
-    agreement = float((onnx.embed(_CHECK_TEXTS) * reference).sum(axis=1).min())
-    if agreement < ONNX_MIN_COSINE:
-        partial.unlink()
-        log.warning("ONNX copy of %s disagrees with it (cosine %.4f): queries keep torch", embedder.model_id, agreement)
-        return False
-    partial.replace(path)
-    log.info("exported %s to %s (cosine to the model >= %.5f)", embedder.model_id, path, agreement)
-    return True
+    vectors = onnx.embed(_CHECK_TEXTS)
+    return _keep_if_it_agrees(
+        partial, path, vectors, reference, ONNX_MIN_COSINE, f"the ONNX copy of {embedder.model_id}"
+    )
 
 
 class OnnxEmbedder:
