@@ -29,7 +29,7 @@ from ragkit.embedders import (
     onnx_int8_path,
     onnx_path,
 )
-from ragkit.errors import EmptyIndexError, ModelNotFoundError, NoMatchError
+from ragkit.errors import EmptyIndexError, IndexFormatError, ModelNotFoundError, NoMatchError
 from ragkit.filters import Where
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
@@ -152,25 +152,30 @@ class Ragkit:
         model = SentenceTransformerEmbedder(
             s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
         )
-        runtime = self._stored_runtime()
-        if runtime is None:
-            runtime = "onnx-int8" if s.embed_runtime == "onnx" else "torch"
-        elif (runtime == "onnx-int8") != (s.embed_runtime == "onnx"):
+        stored = self._stored_runtime()
+        runtime = stored or ("onnx-int8" if s.embed_runtime == "onnx" else "torch")
+        if stored and (stored == "onnx-int8") != (s.embed_runtime == "onnx"):
             log.info("index %r was embedded by %s; it keeps that runtime (ragkit ingest --reindex to change)",
-                     s.index, runtime)  # fmt: skip
-        if runtime != "onnx-int8" or not _onnx_available():
+                     s.index, stored)  # fmt: skip
+        if runtime != "onnx-int8":
             return model
-        path = onnx_int8_path(self._onnx_dir, model)
-        try:
-            made = path if path.is_file() else export_onnx_int8(model, self._onnx_dir)
-        except ModelNotFoundError:
-            raise
-        except Exception as exc:  # no copy: the model itself embeds (and the new index records torch)
-            log.warning("could not make the ONNX copy of %s (%s: %s)", s.embed_model, exc.__class__.__name__, exc)
-            made = None
-        if made is None:
-            return model
-        return OnnxEmbedder(made, model.model_dir, model.model_id, model.max_tokens, s.threads, runtime="onnx-int8")
+        made: Path | None = None
+        if _onnx_available():
+            path = onnx_int8_path(self._onnx_dir, model)
+            try:
+                made = path if path.is_file() else export_onnx_int8(model, self._onnx_dir)
+            except ModelNotFoundError:
+                raise
+            except Exception as exc:  # a new index then records torch; an existing one cannot go on (below)
+                log.warning("could not make the ONNX copy of %s (%s: %s)", s.embed_model, exc.__class__.__name__, exc)
+        if made is not None:
+            return OnnxEmbedder(made, model.model_dir, model.model_id, model.max_tokens, s.threads, runtime=runtime)
+        if stored:  # torch's vectors must not join the ONNX copy's
+            raise IndexFormatError(
+                f"index {s.index!r} was embedded by the int8 ONNX copy of {s.embed_model}, which cannot be made here",
+                "pip install onnx onnxruntime, or rebuild the index with ragkit ingest --reindex PATH",
+            )
+        return model
 
     def _stored_runtime(self) -> str | None:
         """The runtime recorded by this index (torch for indexes made before runtimes were recorded); None

@@ -15,6 +15,7 @@ import pytest
 from ragkit import Ragkit
 from ragkit.config import Settings
 from ragkit.embedders import OnnxEmbedder, SentenceTransformerEmbedder, export_onnx, export_onnx_int8, onnx_path
+from ragkit.errors import IndexFormatError
 from tests.conftest import write_docs
 
 pytest.importorskip("onnxruntime")
@@ -87,7 +88,9 @@ print(report.chunks_embedded, Path(hits[0].path).name, type(kit.embedder).__name
 """
 
 
-def test_default_runtime_ingests_and_searches_without_torch(tmp_path: Path, data_dir: Path) -> None:
+def test_default_runtime_ingests_and_searches_without_torch(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = write_docs(tmp_path / "docs", {"ops.md": "API keys are rotated every 45 days.\n", "menu.md": "Soup.\n"})
     env = {"RAGKIT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
 
@@ -107,6 +110,13 @@ def test_default_runtime_ingests_and_searches_without_torch(tmp_path: Path, data
     assert (embedded, path, embedder, torch_loaded) == ("1", "ops.md", "OnnxEmbedder", "False")
     with Ragkit(offline=True, data_dir=data_dir) as kit:
         assert kit._open_store(create=False).embed_runtime == "onnx-int8"  # type: ignore[attr-defined]
+    # Where the ONNX copy cannot be had, torch must not add its vectors to this index: a clear error instead.
+    monkeypatch.setattr("ragkit.kit._onnx_available", lambda: False)
+    (docs / "menu.md").write_text("Soup of the day: lentils.\n")
+    with Ragkit(offline=True, data_dir=data_dir) as kit, pytest.raises(IndexFormatError, match="pip install onnx"):
+        kit.ingest([docs])
+    with Ragkit(offline=True, data_dir=data_dir, embed_runtime="torch", query_embedder="torch") as kit:
+        assert kit.chunk_count() == 2  # nothing was written
 
 
 def test_an_index_keeps_the_runtime_it_was_built_with(settings: Settings, tmp_path: Path) -> None:
