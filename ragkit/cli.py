@@ -925,7 +925,9 @@ def _print_qa_eval(result: Any, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row(f"hit@{result.k} (a passage holds the answer)", f"{result.hit_at_k:.3f}")
-    table.add_row("search p50", f"{result.search_p50_ms:.1f} ms")
+    # With prompt figures the timing covers what ask does before the model: search, pruning, prompt building.
+    timed = "search p50" if result.answer_in_context is None else "search + pruning + prompt p50"
+    table.add_row(timed, f"{result.search_p50_ms:.1f} ms")
     if result.answer_in_context is not None:
         table.add_row("answer in the prompt's passages", f"{result.answer_in_context:.3f}")
         table.add_row(

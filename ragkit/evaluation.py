@@ -410,8 +410,8 @@ def _run_key(kit: Ragkit, spec: _ModeSpec) -> str:
     s = kit.settings
     options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
     reranker = kit.reranker.model_id if spec.rerank and kit.reranker else ""
-    query = _embedders(kit)
-    key = json.dumps([RUN_FORMAT, asdict(options), reranker, s.embed_model, s.embed_quantize, query, _EVAL_DEPTH])
+    embedders = _embedders(kit)
+    key = json.dumps([RUN_FORMAT, asdict(options), reranker, s.embed_model, s.embed_quantize, embedders, _EVAL_DEPTH])
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -429,7 +429,7 @@ class Ragkit:
                 ChromaStore.read_afresh(self.index_dir / "chroma")  # chromadb would go on serving the old folder
         self._store = None
         if not self._embedder_injected:  # the rebuilt index takes the runtime of today's settings
-            for name in ("embedder", "query_embedder", "retriever", "pruner"):
+            for name in ("embedder", "query_embedder", "retriever"):
                 self.__dict__.pop(name, None)
 
     def chunk_count(self) -> int:
