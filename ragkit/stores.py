@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -120,8 +121,13 @@ def _check_chroma_version(path: Path, write: bool) -> None:
                 f"index at {path} was written by chromadb {written}; this ragkit has chromadb {installed}",
                 "upgrade: pip install -U chromadb, or rebuild it with: ragkit ingest --reindex PATH",
             )
-    if write:
-        marker.write_text(json.dumps({"chromadb": installed}))
+    wanted = json.dumps({"chromadb": installed})
+    if write and (not marker.is_file() or marker.read_text() != wanted):
+        # Written aside and renamed: a reader opening the index meanwhile (another thread or process)
+        # must never see the file empty or half-written.
+        partial = marker.with_name(f"{marker.name}.{os.getpid()}.{threading.get_ident()}.part")
+        partial.write_text(wanted)
+        os.replace(partial, marker)
 
 
 class ChromaStore:
