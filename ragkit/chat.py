@@ -71,6 +71,29 @@ class Chat:
             raise ValueError(f"rewrite must be one of {REWRITE_MODES}, not {self.rewrite!r}")
         self.turns: list[Turn] = []
 
+    @classmethod
+    def from_messages(
+        cls, kit: Ragkit, messages: list[dict[str, str]], *, where: Where | Iterable[str] | None = None
+    ) -> tuple[Chat, str]:
+        """A conversation rebuilt from OpenAI-style messages, and the question to answer: the last user
+        message is the question, earlier user/assistant pairs are the turns before it (as if asked here).
+        System messages are ignored: ragkit's own instructions make answers cite the passages."""
+        talk = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not talk or talk[-1].get("role") != "user" or not str(talk[-1].get("content") or "").strip():
+            raise ValueError("the last message must be the user's question")
+        chat = cls(kit, where=where)
+        question = ""
+        for message in talk[:-1]:
+            content = str(message.get("content") or "")
+            if message["role"] == "user":
+                question = content
+            elif question:
+                answer = Answer(question=question, text=content, sources=[], cited=[], model="", prompt_tokens=0,
+                                n_ctx=0)  # fmt: skip
+                chat.turns.append(Turn(question, question, answer))
+                question = ""
+        return chat, str(talk[-1]["content"]).strip()
+
     @property
     def sources(self) -> list[Source]:
         """The passages the last answer was given (the nearest ones when it found nothing)."""

@@ -1090,6 +1090,70 @@ def models_pull(
         out.print(f"[green]downloaded[/] {spec.name} → {escape(str(path))}")
 
 
+# -- serving -------------------------------------------------------------------
+
+ServeIngestRootOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option("--ingest-root", help="A folder clients may ingest from (repeatable); none: ingest is off."),
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; beyond loopback needs --api-key.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    api_key: Annotated[
+        Optional[str], typer.Option("--api-key", envvar="RAGKIT_API_KEY", help="Bearer key every request must send.")
+    ] = None,
+    cors: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow this browser origin.")] = None,
+    ingest_root: ServeIngestRootOpt = None,
+    llm_url: Annotated[
+        Optional[str], typer.Option("--llm-url", help="Answer with this OpenAI-compatible server.")
+    ] = None,
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve the index over HTTP: an OpenAI-compatible API (/v1/chat/completions with sources), search,
+    ingest and status (/api/...), MCP at /mcp, and the API's schema at /docs."""
+    with _handled(debug):
+        import uvicorn
+
+        from ragkit.serving.http import create_app
+        from ragkit.serving.service import Service, check_bind
+
+        kit_settings = _kit(index, data_dir, offline, api_key=api_key, llm_url=llm_url,
+                            cors_origins=tuple(cors) if cors else None,
+                            ingest_roots=tuple(map(str, ingest_root)) if ingest_root else None).settings  # fmt: skip
+        check_bind(host, kit_settings.api_key)
+        service = Service(kit_settings)
+        app_ = create_app(service, host=host)
+        err.print(f"ragkit serving index [bold]{escape(kit_settings.index)}[/] on http://{host}:{port} "
+                  f"(OpenAI API at /v1, MCP at /mcp, schema at /docs)")  # fmt: skip
+        uvicorn.run(app_, host=host, port=port, log_level="debug" if debug else "warning", timeout_graceful_shutdown=5)
+
+
+@app.command("mcp")
+def mcp_command(
+    ingest_root: ServeIngestRootOpt = None,
+    index: IndexOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve ragkit's tools (search, ask, list_documents, read_document, ingest) to an MCP client over stdio."""
+    with _handled(debug):
+        from ragkit.serving.mcp import run_stdio
+        from ragkit.serving.service import Service
+
+        kit_settings = _kit(index, data_dir, offline,
+                            ingest_roots=tuple(map(str, ingest_root)) if ingest_root else None).settings  # fmt: skip
+        run_stdio(Service(kit_settings))
+
+
 def main() -> None:
     app()
 

@@ -155,6 +155,27 @@ class Settings:
     """Use a Chroma server (http://host:port) instead of the embedded database."""
     offline: bool = False
     """Never touch the network (also on when HF_HUB_OFFLINE=1)."""
+    llm_url: str | None = None
+    """Answer with an OpenAI-compatible server (llama.cpp's server, vLLM, Ollama: http://host:port/v1) instead of
+    a local GGUF; prompts are built and citations checked here as for a local model."""
+    llm_api_key: str | None = None
+    """Bearer key for llm_url, if the server wants one."""
+    llm_model: str | None = None
+    """The model name llm_url serves; None: the first one its /v1/models lists."""
+    llm_slots: int = 1
+    """Answers the LLM computes at once: 1 for a local model; a remote server's parallel slots."""
+    server: str | None = None
+    """ask, search and chat use this running `ragkit serve` (http://host:port) instead of loading models here."""
+    api_key: str | None = None
+    """ragkit serve: the Bearer key every request but /health must carry; required to listen beyond loopback."""
+    cors_origins: tuple[str, ...] = ()
+    """ragkit serve: browser origins allowed to call it (CORS); none by default."""
+    ingest_roots: tuple[str, ...] = ()
+    """ragkit serve: folders its ingest endpoint and MCP tool may read; none: ingesting through the server is off."""
+    answer_queue: int = 8
+    """ragkit serve: answers that may wait for the LLM; past that, requests get 429 with Retry-After."""
+    max_request_kb: int = 256
+    """ragkit serve: largest request body accepted."""
 
     @property
     def index_dir(self) -> Path:
@@ -256,6 +277,14 @@ class Settings:
             raise ConfigError("parse_timeout must be positive and parse_memory_mb at least 64", "e.g. 120 and 2048")
         if settings.parse_workers is not None and not 1 <= settings.parse_workers <= 64:
             raise ConfigError(f"parse_workers {settings.parse_workers} is out of range", "use 1 to 64")
+        if settings.llm_slots < 1 or settings.answer_queue < 0 or settings.max_request_kb < 1:
+            raise ConfigError(
+                "llm_slots and max_request_kb must be at least 1, answer_queue at least 0", "e.g. 1, 8, 256"
+            )
+        for name in ("llm_url", "server", "chroma_url"):
+            url = getattr(settings, name)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{name} {url!r} is not an http(s) URL", "e.g. http://127.0.0.1:8080")
         if settings.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb {settings.max_file_mb} must be positive", "use a size in MB, e.g. 100")
         return settings

@@ -49,6 +49,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class IndexedDocument:
+    path: str
+    kind: str
+    modified: float
+    """Seconds since the epoch, when it was indexed."""
+
+
+@dataclass(frozen=True)
 class PromptPlan:
     """What `ask` gives the model for a question (see `Ragkit.plan_prompt`)."""
 
@@ -477,6 +485,33 @@ class Ragkit:
             hits = self.retriever.search(query, k, paths=paths, options=options)
         return [_source(rank, hit) for rank, hit in enumerate(hits, 1)]
 
+    def documents(self, where: Where | Iterable[str] | None = None) -> list[IndexedDocument]:
+        """Every completely indexed file (those a filter allows), by path."""
+        allowed = self._paths_matching(where)
+        found = [
+            IndexedDocument(path, kind, mtime_ns / 1e9)
+            for path, kind, mtime_ns in self.keywords.indexed_files()
+            if allowed is None or path in allowed
+        ]
+        return sorted(found, key=lambda d: d.path)
+
+    def read_document(self, path: str | Path, start: int | None = None, end: int | None = None) -> list[Source]:
+        """An indexed file's passages in document order; with `start`/`end`, only those overlapping that
+        line range (text formats) or page range (PDF pages, slides)."""
+        chunks = self.keywords.chunks_of(str(path)) or self.keywords.chunks_of(str(Path(path).expanduser().resolve()))
+        if not chunks:
+            raise NoMatchError(f"{path}: not in index '{self.settings.index}'", "list the files with ragkit status")
+        passages = []
+        for hit in chunks:
+            source = _source(len(passages) + 1, Hit(hit.id, hit.text, hit.meta))
+            first = source.page if source.page is not None else source.start_line
+            last = (source.end_page or source.page) if source.page is not None else source.end_line
+            last = first if last is None else last
+            if first is not None and ((end is not None and first > end) or (start is not None and last < start)):
+                continue
+            passages.append(replace(source, number=len(passages) + 1, retrieval=None))
+        return passages
+
     def _paths_matching(self, where: Where | Iterable[str] | None) -> set[str] | None:
         """Indexed files a filter allows; None when there is no filter."""
         if where is None:
@@ -512,6 +547,8 @@ class Ragkit:
             return self._load_llm(on_download)
 
     def _load_llm(self, on_download: Callable[[DownloadProgress], None] | None) -> LLM:
+        if self._llm is None and self.settings.llm_url:
+            self._llm = self._remote_llm()
         if self._llm is None:
             resolved = self.resolve_model(on_download)
             self.model_warning = resolved.warning
@@ -528,6 +565,23 @@ class Ragkit:
                 prefix_cache_dir=s.data_dir / "cache" / "prefix" if s.prefix_cache else None,
             )
         return self._llm
+
+    def _remote_llm(self) -> LLM:
+        """The model behind llm_url; a local GGUF named by `model`, when on disk, lends its vocabulary
+        (chat template, token counts) without its weights being loaded."""
+        from ragkit.llm_remote import RemoteLLM
+
+        s = self.settings
+        vocab = None
+        if s.model:
+            try:
+                resolved = resolve_model(s.model, s.models_dir, offline=True)
+                vocab = LlamaCppLLM(resolved.path, name=resolved.name)
+            except ModelNotFoundError:
+                log.info("model %s is not on disk: prompts for %s are counted by the server or estimated", s.model,
+                         s.llm_url)  # fmt: skip
+        assert s.llm_url is not None
+        return RemoteLLM(s.llm_url, api_key=s.llm_api_key, model=s.llm_model, vocab=vocab, n_ctx=s.ctx)
 
     def plan_prompt(
         self,
@@ -668,6 +722,8 @@ class Ragkit:
 
     def _model_identity(self, on_download: Callable[[DownloadProgress], None] | None) -> str | None:
         """The model file an answer comes from (path, size, mtime), without loading it; None if unknown."""
+        if self.settings.llm_url:
+            return f"{self.settings.llm_url}|{self.llm(on_download).name}"
         if self._llm is not None and not isinstance(self._llm, LlamaCppLLM):
             return getattr(self._llm, "name", type(self._llm).__name__)  # an injected backend
         try:
@@ -679,7 +735,10 @@ class Ragkit:
 
     def _answer_settings(self) -> dict[str, Any]:
         """Every setting but where things live and whether to cache."""
-        skip = {"data_dir", "index", "answer_cache", "threads", "offline", "chroma_url"}
+        skip = {
+            "data_dir", "index", "answer_cache", "threads", "offline", "chroma_url", "llm_url", "llm_api_key",
+            "llm_slots", "server", "api_key", "cors_origins", "ingest_roots", "answer_queue", "max_request_kb",
+        }  # fmt: skip
         return {k: v for k, v in dataclasses.asdict(self.settings).items() if k not in skip}
 
     def ask_documents(

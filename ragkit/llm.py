@@ -207,19 +207,9 @@ class LlamaCppLLM:
         template = self.chat_template
         if template is None:
             raise ValueError(f"{self.name} has no chat template")
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        def raise_exception(message: str) -> None:
-            raise ValueError(message)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        env.globals["raise_exception"] = raise_exception
-        return env.from_string(template).render(
-            messages=messages,
-            add_generation_prompt=True,
-            bos_token=self._token_text(self._vocab.token_bos()),
-            eos_token=self._token_text(self._vocab.token_eos()),
-        )
+        bos = self._token_text(self._vocab.token_bos())
+        eos = self._token_text(self._vocab.token_eos())
+        return render_chat_template(template, messages, bos_token=bos, eos_token=eos)
 
     def preload(self, n_ctx: int) -> bool:
         """Start loading the model, for contexts up to `n_ctx`, on a background
@@ -395,6 +385,20 @@ class LlamaCppLLM:
         plan = self._plan
         assert plan is not None
         return f"{self.model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{plan.kv_type}|fa={plan.flash_attn}"
+
+
+def render_chat_template(template: str, messages: list[dict[str, str]], *, bos_token: str, eos_token: str) -> str:
+    """A Hugging Face chat template (Jinja) rendered as transformers would, in a sandbox."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(
+        messages=messages, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
+    )
 
 
 KV_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # llama_cpp.GGML_TYPE_*, without importing llama_cpp
