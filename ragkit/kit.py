@@ -501,14 +501,15 @@ class Ragkit:
         chunks = self.keywords.chunks_of(str(path)) or self.keywords.chunks_of(str(Path(path).expanduser().resolve()))
         if not chunks:
             raise NoMatchError(f"{path}: not in index '{self.settings.index}'", "list the files with ragkit status")
-        passages = []
+        passages: list[Source] = []
         for hit in chunks:
             source = _source(len(passages) + 1, Hit(hit.id, hit.text, hit.meta))
             first = source.page if source.page is not None else source.start_line
             last = (source.end_page or source.page) if source.page is not None else source.end_line
-            last = first if last is None else last
-            if first is not None and ((end is not None and first > end) or (start is not None and last < start)):
-                continue
+            if first is not None:
+                last = first if last is None else last
+                if (end is not None and first > end) or (start is not None and last < start):
+                    continue
             passages.append(replace(source, number=len(passages) + 1, retrieval=None))
         return passages
 

@@ -65,16 +65,25 @@ class RemoteLLM:
         # Connecting fails fast; reading waits for a long prompt evaluation.
         self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
         self._requested_model = model
+        self._name: str | None = None
         self._counter_lock = threading.Lock()
         self._tokenize: tuple[str, str] | None = None  # (path, field) of the server's tokenize endpoint
         self._counter_probed = False
         self.token_counter = ""
         """How prompts are counted: "server /tokenize", "local vocab" or "estimate"."""
 
-    @cached_property
-    def name(self) -> str:  # type: ignore[override]
-        if self._requested_model:
-            return self._requested_model
+    @property
+    def name(self) -> str:
+        """The served model: llm_model, else the first one the server lists (asked once)."""
+        if self._name is None:
+            self._name = self._requested_model or self._first_model()
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    def _first_model(self) -> str:
         models = self._request("GET", "/v1/models").json().get("data") or []
         if not models:
             raise LLMServerError(f"the LLM server at {self.url} lists no model", "set llm_model")

@@ -170,24 +170,25 @@ class LimitBodySize:
             await too_big(scope, receive, send)
             return
         received = 0
+        refused = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge
+                    # Answer now; the app sees the client leave and whatever it replies is dropped.
+                    refused = True
+                    await too_big(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await too_big(scope, receive, send)
+        async def send_unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, counted, send_unless_refused)
 
 
 # -- the app ---------------------------------------------------------------------
@@ -238,7 +239,11 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
 
     @app.get("/health", tags=["server"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": _version(), "index": settings.index}
+        """Liveness, and how busy the model is (answers running or waiting, finished, stopped, refused)."""
+        a = service.admission
+        answers = {"in_flight": a.in_flight, "capacity": a.capacity, "finished": a.finished, "stopped": a.stopped,
+                   "refused": a.refused}  # fmt: skip
+        return {"status": "ok", "version": _version(), "index": settings.index, "answers": answers}
 
     # -- OpenAI ------------------------------------------------------------------
 
@@ -299,11 +304,11 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
         kit = service.kit(service.index_of_model(body.model))
         texts = [body.input] if isinstance(body.input, str) else body.input
         embedder = kit.query_embedder
-        vectors = embedder.embed(texts) if texts else []
+        vectors = embedder.embed(texts).tolist() if texts else []
         tokens = sum(embedder.counter.count(texts)) if texts else 0
         return {
             "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+            "data": [{"object": "embedding", "index": i, "embedding": v}
                      for i, v in enumerate(vectors)],
             "model": MODEL_PREFIX + kit.settings.index,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
@@ -405,7 +410,7 @@ class _TokenPump:
     """Reads an answer's tokens on a thread of its own (llama.cpp blocks) and hands them to the event loop.
     The answer's admission place is given back when the model has really stopped, not when the client left."""
 
-    def __init__(self, stream: Any, leave: Callable[[], None]) -> None:
+    def __init__(self, stream: Any, leave: Callable[..., None]) -> None:
         self.stream = stream
         self.leave = leave
 
@@ -424,7 +429,8 @@ class _TokenPump:
             except BaseException as exc:
                 put(("error", exc))
             finally:
-                self.leave()
+                answer = self.stream.answer
+                self.leave(stopped=answer is None or answer.stopped)
 
         threading.Thread(target=pump, name="ragkit-answer", daemon=True).start()
         try:

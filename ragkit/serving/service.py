@@ -59,16 +59,21 @@ class AnswerAdmission:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._seconds = 20.0  # a first guess at one answer's length, refined by each finished answer
+        self.finished = 0
+        self.stopped = 0
+        """Answers stopped before the model finished (their client went away)."""
+        self.refused = 0
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
 
-    def enter(self) -> Callable[[], None]:
+    def enter(self) -> Callable[..., None]:
         """Take a place, or raise QueueFullError with the seconds to wait before retrying; call the returned
-        function once the answer has ended (it is safe to call twice)."""
+        function (stopped=True if the answer was cut short) once the answer has ended; twice is harmless."""
         with self._lock:
             if self._in_flight >= self.capacity:
+                self.refused += 1
                 retry = max(1, round(self._seconds * (self._in_flight - self.slots + 1) / self.slots))
                 raise QueueFullError(
                     f"the model is busy: {self._in_flight} answers are running or waiting",
@@ -79,12 +84,14 @@ class AnswerAdmission:
         started = time.monotonic()
         released = threading.Event()
 
-        def leave() -> None:
+        def leave(stopped: bool = False) -> None:
             if released.is_set():
                 return
             released.set()
             with self._lock:
                 self._in_flight -= 1
+                self.finished += 1
+                self.stopped += stopped
                 self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
 
         return leave
@@ -190,7 +197,7 @@ class Service:
     # -- answers --------------------------------------------------------------
 
     @contextmanager
-    def answer_slot(self) -> Iterator[Callable[[], None]]:
+    def answer_slot(self) -> Iterator[Callable[..., None]]:
         """A place among the answers running or waiting (QueueFullError when none is free). The yielded
         function gives it back early; it is given back on leaving the block in any case."""
         leave = self.admission.enter()
