@@ -723,8 +723,8 @@ class Ragkit:
 
     def _model_identity(self, on_download: Callable[[DownloadProgress], None] | None) -> str | None:
         """The model file an answer comes from (path, size, mtime), without loading it; None if unknown."""
-        if self.settings.llm_url:
-            return f"{self.settings.llm_url}|{self.llm(on_download).name}"
+        if self.settings.llm_url:  # no request to the server here: a "not found" answer needs none
+            return f"{self.settings.llm_url}|{self.settings.llm_model or ''}"
         if self._llm is not None and not isinstance(self._llm, LlamaCppLLM):
             return getattr(self._llm, "name", type(self._llm).__name__)  # an injected backend
         try:
