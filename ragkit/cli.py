@@ -73,6 +73,10 @@ PruneOpt = Annotated[
         "--prune/--no-prune", help="Give the model only the sentences of each passage that bear on the question."
     ),
 ]
+ServerOpt = Annotated[
+    Optional[str],
+    typer.Option("--server", help="Use a running `ragkit serve` at this URL: no models load here (or RAGKIT_SERVER)."),
+]
 MmrOpt = Annotated[
     Optional[float], typer.Option("--mmr", help="Diversity: MMR lambda from 0 to 1 (1 = relevance only).")
 ]
@@ -118,6 +122,35 @@ def _kit(index: str | None, data_dir: Path | None, offline: bool | None = None, 
     from ragkit import Ragkit
 
     return Ragkit(index=index, data_dir=data_dir, offline=offline, **overrides)
+
+
+def _server_client(index: str | None, data_dir: Path | None, server: str | None) -> Any:
+    """A client of the ragkit server named by --server or the `server` setting; None when there is none."""
+    from ragkit.config import Settings
+
+    settings = Settings.load(data_dir=data_dir, server=server)
+    if not settings.server:
+        return None
+    from ragkit.serving.client import ServerClient
+
+    return ServerClient(settings.server, api_key=settings.api_key, index=index)
+
+
+def _settings_only(data_dir: Path | None) -> Any:
+    from ragkit.config import Settings
+
+    return Settings.load(data_dir=data_dir)
+
+
+def _refuse_with_server(**flags: object) -> None:
+    given = [name for name, value in flags.items() if value not in (None, False, [])]
+    if given:
+        from ragkit.errors import ConfigError
+
+        raise ConfigError(
+            f"--{given[0].replace('_', '-')} does not apply with --server: the server's settings decide",
+            "drop it, or start the server with that setting",
+        )
 
 
 # -- ingest --------------------------------------------------------------------
@@ -453,6 +486,7 @@ def search(
     explain: ExplainOpt = False,
     rerank: RerankOpt = None,
     mmr: MmrOpt = None,
+    server: ServerOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -461,8 +495,13 @@ def search(
 ) -> None:
     """Show the passages that best match QUERY, with scores and sources (no LLM)."""
     with _handled(debug):
-        kit = _kit(index, data_dir, offline, top_k=k, retriever=mode, rerank=rerank, mmr_lambda=mmr)
-        results = kit.search(query, where=where)
+        client = _server_client(index, data_dir, server)
+        if client is not None:
+            _refuse_with_server(rerank=rerank, mmr=mmr)
+            results = client.search(query, k, where=where, mode=mode)
+        else:
+            kit = _kit(index, data_dir, offline, top_k=k, retriever=mode, rerank=rerank, mmr_lambda=mmr)
+            results = kit.search(query, where=where)
         if as_json:
             out.print_json(json.dumps({"query": query, "results": [r.to_dict() for r in results]}))
             return
@@ -547,6 +586,7 @@ def ask(
     show_context: Annotated[
         bool, typer.Option("--show-context", help="Print exactly what the model saw before its answer.")
     ] = False,
+    server: ServerOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
@@ -555,14 +595,20 @@ def ask(
 ) -> None:
     """Answer QUESTION from the indexed documents, citing its sources."""
     with _handled(debug):
-        kit = _kit(
-            index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
-            rerank=rerank, mmr_lambda=mmr, min_score=min_score, gpu_layers=gpu_layers, prune=prune,
-            answer_cache=cache,
-        )  # fmt: skip
-        with _download_progress(disable=as_json) as on_download:
-            kit.llm(on_download)
-        _warn_model(kit)
+        client = _server_client(index, data_dir, server)
+        if client is not None:
+            _refuse_with_server(model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, mode=mode, rerank=rerank,
+                                mmr=mmr, prune=prune, cache=cache, gpu_layers=gpu_layers, min_score=min_score,
+                                doc=doc, scope=scope, show_context=show_context)  # fmt: skip
+        else:
+            kit = _kit(
+                index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, retriever=mode,
+                rerank=rerank, mmr_lambda=mmr, min_score=min_score, gpu_layers=gpu_layers, prune=prune,
+                answer_cache=cache,
+            )  # fmt: skip
+            with _download_progress(disable=as_json) as on_download:
+                kit.llm(on_download)
+            _warn_model(kit)
         if (doc or scope) and where:
             from ragkit.errors import ConfigError
 
@@ -571,7 +617,9 @@ def ask(
 
         stop = CancelToken()
         with _ctrl_c_stops(stop) as ctrl_c:  # from here on, also while the prompt's prefix is evaluated
-            if doc or scope:
+            if client is not None:
+                stream = client.ask_stream(question, where=where, cancel=stop)
+            elif doc or scope:
                 stream = _ask_documents(kit, question, [*(doc or []), *(scope or [])], quiet=as_json, cancel=stop)
             else:
                 stream = kit.ask_stream(question, where=where, cancel=stop)
@@ -718,25 +766,39 @@ def chat(
     ] = None,
     prune: PruneOpt = None,
     gpu_layers: GpuLayersOpt = None,
+    server: ServerOpt = None,
     index: IndexOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Talk with your documents: questions in a row, answers streamed and cited."""
-    from ragkit.chat import Chat
-
     with _handled(debug):
-        kit = _kit(
-            index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,
-            chat_rewrite=rewrite, chat_history_tokens=history_tokens, gpu_layers=gpu_layers, prune=prune,
-        )  # fmt: skip
-        with _download_progress(disable=False) as on_download:
-            kit.llm(on_download)
-        _warn_model(kit)
-        session = Chat(kit, where=where)
-        save_history = _open_readline_history(kit.settings.data_dir / "chat_history")
-        err.print(f"[dim]ragkit chat on index '{escape(kit.settings.index)}' — /help for commands, Ctrl-D to leave[/]")
+        client = _server_client(index, data_dir, server)
+        session: Any
+        if client is not None:
+            from ragkit.serving.client import ServerChat
+
+            _refuse_with_server(model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, rewrite=rewrite,
+                                history_tokens=history_tokens, prune=prune, gpu_layers=gpu_layers)  # fmt: skip
+            session = ServerChat(client, where=where)
+            where_to = client.url
+            history_file = _settings_only(data_dir).data_dir / "chat_history"
+        else:
+            from ragkit.chat import Chat
+
+            kit = _kit(
+                index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,
+                chat_rewrite=rewrite, chat_history_tokens=history_tokens, gpu_layers=gpu_layers, prune=prune,
+            )  # fmt: skip
+            with _download_progress(disable=False) as on_download:
+                kit.llm(on_download)
+            _warn_model(kit)
+            session = Chat(kit, where=where)
+            where_to = f"index '{kit.settings.index}'"
+            history_file = kit.settings.data_dir / "chat_history"
+        save_history = _open_readline_history(history_file)
+        err.print(f"[dim]ragkit chat on {escape(where_to)} — /help for commands, Ctrl-D to leave[/]")
         try:
             while True:
                 try:
