@@ -99,3 +99,31 @@ def test_what_the_app_prints_while_the_model_loads_in_the_background_is_not_lost
     printed = int(lines[-1].split()[1])
     assert lines[:-1] == [f"line {n}" for n in range(printed)]
     assert result.stderr.splitlines() == [f"err {n}" for n in range(printed)]  # and nothing from llama.cpp
+
+
+def test_the_thread_reading_an_answer_holds_its_turn(tiny_phi3: Path) -> None:
+    """A server asks on one thread and streams on another: the asking thread's next question must wait
+    for the answer being read, not close it under its reader."""
+    import threading
+
+    llm = LlamaCppLLM(tiny_phi3, threads=1)
+    first = llm.stream("Once upon a time", n_ctx=512, max_tokens=12, temperature=0.0, stop=[])
+    got: list[str] = []
+    reading = threading.Event()
+    go_on = threading.Event()
+
+    def read() -> None:
+        tokens = iter(first)
+        got.append(next(tokens))
+        reading.set()
+        go_on.wait(30)
+        got.extend(tokens)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert reading.wait(30)
+    threading.Timer(0.5, go_on.set).start()
+    second = list(llm.stream("Twice upon a time", n_ctx=512, max_tokens=4, temperature=0.0, stop=[]))
+    reader.join(30)
+    assert len(got) > 1  # the first answer was read to its end, not cut after one token
+    assert second

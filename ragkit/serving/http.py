@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragkit.answers import AnswerStream
 from ragkit.cancel import CancelToken
 from ragkit.errors import (
     ConfigError,
@@ -267,13 +268,8 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
         where = body.ragkit.where if body.ragkit else None
         leave = service.admission.enter()  # QueueFullError → 429 before anything is computed
         cancel = CancelToken()
-        try:
-            stream = await run_in_threadpool(service.answer_stream, messages, index=index, where=where,
-                                             cancel=cancel)  # fmt: skip
-        except BaseException:
-            leave()
-            raise
-        pump = _TokenPump(stream, leave)
+        pump = _AnswerPump(lambda: service.answer_stream(messages, index=index, where=where, cancel=cancel), leave)
+        await pump.start()  # retrieval done and prompt built; an error here is a plain error response
         model = MODEL_PREFIX + index
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -287,7 +283,7 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
         async for kind, value in pump.items(request, cancel):
             if kind == "token":
                 parts.append(value)
-        answer = stream.answer
+        answer = pump.stream.answer if pump.stream is not None else None
         if answer is None:  # the client went away: nobody reads this
             return error_response(499, "client closed the request", "cancelled")
         return JSONResponse({
@@ -406,37 +402,49 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
 
 
-class _TokenPump:
-    """Reads an answer's tokens on a thread of its own (llama.cpp blocks) and hands them to the event loop.
-    The answer's admission place is given back when the model has really stopped, not when the client left."""
+class _AnswerPump:
+    """Asks for the answer and reads its tokens on one thread of its own (llama.cpp blocks; and the thread that
+    reads an answer is the one the model's turn queue knows), handing them to the event loop. The admission
+    place is given back when the model has really stopped, not when the client left."""
 
-    def __init__(self, stream: Any, leave: Callable[..., None]) -> None:
-        self.stream = stream
+    def __init__(self, make_stream: Callable[[], AnswerStream], leave: Callable[..., None]) -> None:
+        self.make_stream = make_stream
         self.leave = leave
+        self.stream: AnswerStream | None = None
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
-    async def items(self, request: Request, cancel: CancelToken) -> AsyncIterator[tuple[str, Any]]:
+    async def start(self) -> None:
+        """Start the answer; raises what building it raised (no index, a bad filter, the LLM server down)."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def put(item: tuple[str, Any]) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
         def pump() -> None:
+            stream = None
             try:
-                for token in self.stream:
+                stream = self.make_stream()
+                self.stream = stream
+                put(("ready", stream))
+                for token in stream:
                     put(("token", token))
-                put(("end", self.stream.answer))
+                put(("end", stream.answer))
             except BaseException as exc:
                 put(("error", exc))
             finally:
-                answer = self.stream.answer
-                self.leave(stopped=answer is None or answer.stopped)
+                answer = stream.answer if stream is not None else None
+                self.leave(stopped=stream is not None and (answer is None or answer.stopped))
 
         threading.Thread(target=pump, name="ragkit-answer", daemon=True).start()
+        kind, value = await self.queue.get()
+        if kind == "error":
+            raise value
+
+    async def items(self, request: Request, cancel: CancelToken) -> AsyncIterator[tuple[str, Any]]:
         try:
             while True:
                 try:
-                    kind, value = await asyncio.wait_for(queue.get(), timeout=0.25)
+                    kind, value = await asyncio.wait_for(self.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
                     if await request.is_disconnected():
                         log.info("client went away: stopping its answer")
@@ -449,12 +457,12 @@ class _TokenPump:
                 if kind == "end":
                     return
         finally:
-            if self.stream.answer is None:
+            if self.stream is None or self.stream.answer is None:
                 cancel.cancel()  # cancelled from outside (client gone): stop the model now
 
 
 async def _sse_chunks(
-    pump: _TokenPump, request: Request, cancel: CancelToken, completion_id: str, created: int, model: str
+    pump: _AnswerPump, request: Request, cancel: CancelToken, completion_id: str, created: int, model: str
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,

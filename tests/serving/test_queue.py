@@ -86,3 +86,20 @@ def test_searches_run_side_by_side(server: RunningServer) -> None:
         ))  # fmt: skip
     assert [r.status_code for r in replies] == [200] * len(queries)
     assert "12 GB" in replies[2].json()["passages"][0]["text"]
+
+
+def test_concurrent_answers_all_complete(start_server: Callable[..., RunningServer]) -> None:
+    """Answers asked on the server's worker threads and read on others: none may close another's
+    (a load test once got 'generator already executing' 500s and a llama.cpp abort from that)."""
+    server = start_server(answer_cache=False, max_tokens=32, answer_queue=16)
+    questions = ["How often are API keys rotated?", "Who owns the service?", "What is the storage quota?"] * 4
+
+    def ask(i: int) -> httpx.Response:
+        return httpx.post(server.url + "/v1/chat/completions", timeout=300,
+                          json=ask_body(questions[i], stream=i % 2 == 0))  # fmt: skip
+
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(ask, range(len(questions))))
+    assert [r.status_code for r in replies] == [200] * len(questions)
+    assert all("[DONE]" in r.text for r in replies[::2])
+    assert server.service.admission.stopped == 0 and server.service.admission.in_flight == 0
