@@ -95,8 +95,10 @@ def main() -> None:
         from ragkit.testing import build_phi3_gguf
 
         model = build_phi3_gguf(work / "tiny-phi3.gguf")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGKIT_DATA_DIR": str(work / "data"), "RAGKIT_MODEL": str(model),
-           "RAGKIT_ANSWER_QUEUE": str(args.queue), "RAGKIT_MAX_TOKENS": "64", "RAGKIT_ANSWER_CACHE": "false"}  # fmt: skip
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "RAGKIT_DATA_DIR": str(work / "data"), "RAGKIT_MODEL": str(model),
+        "RAGKIT_ANSWER_QUEUE": str(args.queue), "RAGKIT_MAX_TOKENS": "64", "RAGKIT_ANSWER_CACHE": "false",
+    }  # fmt: skip
     subprocess.run([RAGKIT, "ingest", str(args.docs)], env=env, check=True, capture_output=True)
     port = free_port()
     log = open(work / "serve.log", "w")  # noqa: SIM115 (kept open for the server's life)
