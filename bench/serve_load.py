@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,18 +26,9 @@ import time
 from pathlib import Path
 
 import httpx
+from serving_common import QUESTIONS, free_port, wait_until_up
 
 RAGKIT = str(Path(sys.executable).with_name("ragkit"))
-QUESTIONS = [
-    "How are API keys rotated?", "How long are backups kept?", "Who owns the service?",
-    "What is the storage quota?", "How do I restore a backup?", "What happens when a key leaks?",
-]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -105,14 +95,7 @@ def main() -> None:
     server = subprocess.Popen([RAGKIT, "serve", "--port", str(port)], env=env, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            if server.poll() is not None:
-                raise SystemExit("ragkit serve did not start")
+        wait_until_up(url + "/health", server)
         # Warm: embedder and model loaded, as a long-running server would be.
         httpx.post(url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}, timeout=300)
         started = time.perf_counter()

@@ -95,16 +95,19 @@ class RemoteLLM:
         try:
             response = self._http.request(method, self.root + path, **kwargs)
         except httpx.HTTPError as exc:
-            raise LLMServerError(
-                f"cannot reach the LLM server at {self.url}: {exc.__class__.__name__} {exc}".rstrip(),
-                "start it, or fix llm_url",
-            ) from exc
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise LLMServerError(
                 f"the LLM server at {self.url} answered {path} with {response.status_code}: {response.text[:200]}",
                 "check llm_url, llm_model and llm_api_key",
             )
         return response
+
+    def _unreachable(self, exc: Exception) -> LLMServerError:
+        return LLMServerError(
+            f"cannot reach the LLM server at {self.url}: {exc.__class__.__name__} {exc}".rstrip(),
+            "start it, or fix llm_url",
+        )
 
     @cached_property
     def _props(self) -> dict[str, Any]:
@@ -204,10 +207,7 @@ class RemoteLLM:
             request = self._http.build_request("POST", self.root + "/v1/completions", json=body)
             response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise LLMServerError(
-                f"cannot reach the LLM server at {self.url}: {exc.__class__.__name__} {exc}".rstrip(),
-                "start it, or fix llm_url",
-            ) from exc
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             detail = response.read().decode("utf-8", "replace")[:200]
             response.close()

@@ -19,7 +19,7 @@ import pytest
 
 from ragkit import Ragkit, Settings
 from tests.conftest import KEYS_DOC, RAGKIT_BIN, write_docs
-from tests.test_llm_remote import free_port
+from tests.local_servers import free_port, start_server
 
 CHROMA_BIN = str(Path(sys.executable).with_name("chroma"))
 
@@ -27,20 +27,11 @@ CHROMA_BIN = str(Path(sys.executable).with_name("chroma"))
 @pytest.fixture
 def chroma_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [CHROMA_BIN, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/api/v2/heartbeat", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "chroma run did not start"
-        time.sleep(0.2)
+    process = start_server(
+        [CHROMA_BIN, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        url + "/api/v2/heartbeat",
+    )  # fmt: skip
     yield url
     process.kill()
     process.wait(timeout=30)
@@ -115,19 +106,8 @@ def test_an_ingest_killed_mid_way_then_run_again_leaves_a_complete_index(
 
 
 def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen([RAGKIT_BIN, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "ragkit serve did not start"
-        time.sleep(0.2)
+    url = f"http://127.0.0.1:{free_port()}"
+    return start_server([RAGKIT_BIN, "serve", "--port", url.rsplit(":", 1)[1]], url + "/health", env), url
 
 
 def test_two_servers_answer_from_one_index_while_a_third_process_ingests(

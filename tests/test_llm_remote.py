@@ -3,46 +3,29 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ragkit import Ragkit, Settings
 from ragkit.cancel import CancelToken
 from ragkit.embedders import SentenceTransformerEmbedder
 from ragkit.llm_remote import RemoteLLM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.local_servers import free_port, start_server
 
 
 @pytest.fixture(scope="module")
 def llama_server(tiny_phi3: Path) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}/v1"
+    process = start_server(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_phi3), "--model_alias", "tiny-phi3",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        url + "/models",
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "llama_cpp.server did not start"
-        time.sleep(0.2)
     yield url
     process.terminate()
     process.wait(timeout=30)
