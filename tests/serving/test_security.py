@@ -93,3 +93,30 @@ def test_ingest_is_off_without_roots(start_server: Callable[..., RunningServer],
     refused = httpx.post(server.url + "/api/ingest", json={"paths": [str(docs)]}, timeout=30)
     assert refused.status_code == 403
     assert "ingesting through the server is off" in refused.json()["error"]["message"]
+
+
+class BrokenEmbedder:
+    """An embedder that fails the way a bug would: the server must answer JSON, not a traceback."""
+
+    model_id = "broken"
+    max_tokens = 256
+
+    @property
+    def counter(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("internal detail that must not leak")
+
+    def embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        raise RuntimeError("internal detail that must not leak")
+
+
+def test_an_unexpected_failure_is_a_json_error_without_a_traceback(serve_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from ragkit.serving.service import Service
+
+    server = RunningServer(Service(serve_settings.replace(data_dir=tmp_path / "empty"), embedder=BrokenEmbedder()))
+    try:
+        reply = httpx.post(server.url + "/v1/embeddings", json={"input": "x"}, timeout=30)
+    finally:
+        server.stop()
+    assert reply.status_code == 500
+    assert reply.json()["error"]["message"] == "internal error: RuntimeError (details in the server log)"
+    assert "Traceback" not in reply.text and "must not leak" not in reply.text
