@@ -55,7 +55,8 @@ def main() -> None:
            "RAGKIT_ANSWER_CACHE": "false"}  # fmt: skip
     subprocess.run([RAGKIT, "ingest", str(args.docs)], env=env, check=True, capture_output=True)
     port = free_port()
-    server = subprocess.Popen([RAGKIT, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    log = open(work / "serve.log", "w")  # noqa: SIM115 (kept open for the server's life)
+    server = subprocess.Popen([RAGKIT, "serve", "--port", str(port), "--debug"], env=env, stderr=log)
     url = f"http://127.0.0.1:{port}"
     cold: list[float] = []
     warm: list[float] = []
@@ -67,6 +68,9 @@ def main() -> None:
             cold.append(first_byte_seconds([RAGKIT, "ask", question], env))
             warm.append(first_byte_seconds([RAGKIT, "ask", question, "--server", url], env))
             print(f"{question[:50]:50}  cold {cold[-1]:6.2f} s   warm server {warm[-1]:6.2f} s", flush=True)
+        import httpx
+
+        print(f"server: {httpx.get(url + '/health', timeout=10).json()['answers']}; its log: {work / 'serve.log'}")
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -46,6 +46,9 @@ from ragkit.serving.service import (
 
 log = logging.getLogger(__name__)
 
+DISCONNECT_CHECK = 0.25
+"""Seconds between checks that an answer's client is still there."""
+
 OPEN_PATHS = ("/health",)
 """What answers without the API key: a load balancer's health check."""
 
@@ -441,19 +444,24 @@ class _AnswerPump:
             raise value
 
     async def items(self, request: Request, cancel: CancelToken) -> AsyncIterator[tuple[str, Any]]:
+        checked = time.monotonic()
         try:
             while True:
                 try:
-                    kind, value = await asyncio.wait_for(self.queue.get(), timeout=0.25)
+                    kind, value = await asyncio.wait_for(self.queue.get(), timeout=DISCONNECT_CHECK)
                 except asyncio.TimeoutError:
+                    kind, value = "", None
+                # Also while tokens flow: a client gone mid-answer must not keep the model busy to max_tokens.
+                if time.monotonic() - checked >= DISCONNECT_CHECK:
+                    checked = time.monotonic()
                     if await request.is_disconnected():
                         log.info("client went away: stopping its answer")
                         cancel.cancel()
                         return
-                    continue
                 if kind == "error":
                     raise value
-                yield kind, value
+                if kind:
+                    yield kind, value
                 if kind == "end":
                     return
         finally:

@@ -69,6 +69,20 @@ def test_a_full_queue_answers_429_and_a_client_leaving_stops_its_answer(slow_ser
 
 
 @pytest.mark.slow
+def test_a_client_leaving_while_tokens_flow_stops_the_answer(slow_server: RunningServer) -> None:
+    admission = slow_server.service.admission
+    with httpx.Client(timeout=120) as http, http.stream(
+        "POST", slow_server.url + "/v1/chat/completions", json=ask_body("List every volume that was verified.", True)
+    ) as streaming:
+        lines = streaming.iter_lines()
+        while '"content": ""' in (line := next(lines)) or not line.strip():
+            pass  # the role chunk and blank separators: wait for the first token
+        assert '"content"' in line
+    assert wait_for(lambda: admission.in_flight == 0, 30)
+    assert admission.stopped == 1
+
+
+@pytest.mark.slow
 def test_a_non_streamed_request_abandoned_by_its_client_stops_too(slow_server: RunningServer) -> None:
     admission = slow_server.service.admission
     with pytest.raises(httpx.ReadTimeout):
