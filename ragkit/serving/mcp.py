@@ -4,14 +4,21 @@ HTTP). Each tool is one library call (ragkit.serving.service)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from ragkit.answers import Answer
+from ragkit.cancel import CancelToken
 from ragkit.errors import RagkitError
 from ragkit.serving.service import Service, answer_extension, report_dict, source_dict
 
-if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
+PROGRESS_EVERY = 0.2
+"""Seconds between progress notifications carrying the answer so far."""
 
 INSTRUCTIONS = (
     "Search and answer from the user's own indexed documents. `ask` answers with numbered citations [n] "
@@ -19,11 +26,8 @@ INSTRUCTIONS = (
 )
 
 
-def mcp_server(service: Service) -> MCPServer:
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    server: MCPServer = MCPServer("ragkit", instructions=INSTRUCTIONS, log_level="WARNING")
+def mcp_server(service: Service) -> MCPServer[Any]:
+    server: MCPServer[Any] = MCPServer("ragkit", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def tool_error(exc: RagkitError) -> ToolError:
         return ToolError(str(exc))  # one line for the assistant, never a traceback
@@ -39,20 +43,43 @@ def mcp_server(service: Service) -> MCPServer:
         return {"passages": [source_dict(s) for s in found]}
 
     @server.tool()
-    def ask(question: str, where: list[str] | None = None, index: str | None = None) -> dict[str, Any]:
+    async def ask(question: str, ctx: Context, where: list[str] | None = None,
+                  index: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Answer `question` from the user's documents. The answer cites passages as [n]; `sources` lists
         every passage given to the model, `cited` marking those the answer relies on. `found` is false
-        when the documents do not hold the answer."""
+        when the documents do not hold the answer. While it is written, progress notifications carry the
+        answer so far (to a client that sent a progress token)."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        cancel = CancelToken()
+
+        def answer() -> Answer:
+            try:
+                with service.answer_slot():
+                    stream = service.answer_stream([{"role": "user", "content": question}], index=index,
+                                                   where=where, cancel=cancel)  # fmt: skip
+                    for token in stream:
+                        loop.call_soon_threadsafe(pieces.put_nowait, token)
+                assert stream.answer is not None
+                return stream.answer
+            finally:
+                loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+        work = loop.run_in_executor(None, answer)
+        text, sent = "", 0.0
         try:
-            with service.answer_slot():
-                stream = service.answer_stream([{"role": "user", "content": question}], index=index, where=where)
-                for _ in stream:
-                    pass
+            while (piece := await pieces.get()) is not None:
+                text += piece
+                if time.monotonic() - sent >= PROGRESS_EVERY:
+                    sent = time.monotonic()
+                    await ctx.report_progress(len(text), None, text)
+            result = await work
         except RagkitError as exc:
             raise tool_error(exc) from exc
-        answer = stream.answer
-        assert answer is not None
-        return {"answer": answer.text, **answer_extension(answer)}
+        finally:
+            if not work.done():
+                cancel.cancel()  # the client cancelled the call: stop the model
+        return {"answer": result.text, **answer_extension(result)}
 
     @server.tool()
     def list_documents(index: str | None = None) -> dict[str, Any]:

@@ -23,11 +23,18 @@ async def exercise(client: Client, docs: Path) -> dict[str, Any]:
     """What an assistant does: list the tools, search, ask, browse a document."""
     tools = {t.name for t in (await client.list_tools()).tools}
     searched = await client.call_tool("search", {"query": "How are API keys rotated?", "k": 2})
-    asked = await client.call_tool("ask", {"question": "How often are API keys rotated?"})
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    asked = await client.call_tool("ask", {"question": "How often are API keys rotated?"},
+                                   progress_callback=on_progress)  # fmt: skip
     listed = await client.call_tool("list_documents", {})
     read = await client.call_tool("read_document", {"path": str(docs / "ops.md"), "start": 3, "end": 6})
     missing = await client.call_tool("read_document", {"path": str(docs / "nope.md")})
-    return {"tools": tools, "search": searched, "ask": asked, "list": listed, "read": read, "missing": missing}
+    return {"tools": tools, "search": searched, "ask": asked, "list": listed, "read": read, "missing": missing,
+            "progress": progress}  # fmt: skip
 
 
 def check(results: dict[str, Any], docs: Path) -> None:
@@ -37,6 +44,9 @@ def check(results: dict[str, Any], docs: Path) -> None:
     asked = results["ask"].structured_content
     assert asked["answer"] and asked["sources"][0]["path"].endswith("ops.md")
     assert all("cited" in s for s in asked["sources"])
+    # The answer streamed as progress notifications while it was written: the text so far, growing.
+    assert results["progress"] and all(results["progress"])
+    assert all(b.startswith(a) for a, b in zip(results["progress"], results["progress"][1:]))
     paths = [d["path"] for d in results["list"].structured_content["documents"]]
     assert paths == [str(docs / "faq.txt"), str(docs / "ops.md")]
     read = results["read"].structured_content["passages"]

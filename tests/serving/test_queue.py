@@ -71,9 +71,14 @@ def test_a_full_queue_answers_429_and_a_client_leaving_stops_its_answer(slow_ser
 @pytest.mark.slow
 def test_a_client_leaving_while_tokens_flow_stops_the_answer(slow_server: RunningServer) -> None:
     admission = slow_server.service.admission
-    with httpx.Client(timeout=120) as http, http.stream(
-        "POST", slow_server.url + "/v1/chat/completions", json=ask_body("List every volume that was verified.", True)
-    ) as streaming:
+    with (
+        httpx.Client(timeout=120) as http,
+        http.stream(
+            "POST",
+            slow_server.url + "/v1/chat/completions",
+            json=ask_body("List every volume that was verified.", True),
+        ) as streaming,
+    ):
         lines = streaming.iter_lines()
         while '"content": ""' in (line := next(lines)) or not line.strip():
             pass  # the role chunk and blank separators: wait for the first token
