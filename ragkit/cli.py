@@ -1192,6 +1192,10 @@ def serve(
                             ingest_roots=tuple(map(str, ingest_root)) if ingest_root else None).settings  # fmt: skip
         check_bind(host, kit_settings.api_key)
         service = Service(kit_settings)
+        # Which model answers (downloaded now if need be, or the stand-in) is said here, not at the first question.
+        with _download_progress(disable=False) as on_download:
+            service.kit().llm(on_download)
+        _warn_model(service.kit())
         app_ = create_app(service, host=host)
         err.print(f"ragkit serving index [bold]{escape(kit_settings.index)}[/] on http://{host}:{port} "
                   f"(OpenAI API at /v1, MCP at /mcp, schema at /docs)")  # fmt: skip

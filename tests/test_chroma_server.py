@@ -111,10 +111,10 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def test_two_servers_answer_from_one_index_while_a_third_process_ingests(
-    chroma_url: str, settings: Settings, make_kit: Callable[..., Ragkit], docs: Path, tmp_path: Path
+    chroma_url: str, settings: Settings, make_kit: Callable[..., Ragkit], docs: Path, tmp_path: Path, tiny_phi3: Path
 ) -> None:
     make_kit(chroma_url=chroma_url).ingest([docs])
-    env = _env(settings, tmp_path, chroma_url)
+    env = _env(settings, tmp_path, chroma_url, RAGKIT_MODEL=str(tiny_phi3))
     servers = [_serve(env), _serve(env)]
     try:
         for _, url in servers:  # warm: the embedder loaded
