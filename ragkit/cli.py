@@ -1185,12 +1185,13 @@ def serve(
         import uvicorn
 
         from ragkit.serving.http import create_app
-        from ragkit.serving.service import Service, check_bind
+        from ragkit.serving.service import Service, check_bind, check_port
 
         kit_settings = _kit(index, data_dir, offline, api_key=api_key, llm_url=llm_url,
                             cors_origins=tuple(cors) if cors else None,
                             ingest_roots=tuple(map(str, ingest_root)) if ingest_root else None).settings  # fmt: skip
         check_bind(host, kit_settings.api_key)
+        check_port(host, port)
         service = Service(kit_settings)
         # Which model answers (downloaded now if need be, or the stand-in) is said here, not at the first question.
         with _download_progress(disable=False) as on_download:

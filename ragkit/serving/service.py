@@ -295,6 +295,21 @@ def check_bind(host: str, api_key: str | None) -> None:
         )
 
 
+def check_port(host: str, port: int) -> None:
+    """The address is free to listen on; a clear error now rather than after the startup banner."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", "pick another --port, or stop what uses it"
+            ) from exc
+
+
 def report_dict(report: IngestReport) -> dict[str, Any]:
     data = asdict(report)
     data["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]

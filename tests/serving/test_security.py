@@ -27,6 +27,24 @@ def test_serve_refuses_a_network_address_without_an_api_key(tmp_path: Path) -> N
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    env = {**os.environ, "RAGKIT_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path),
+           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([RAGKIT_BIN, "serve", "--port", str(port)], capture_output=True, text=True, env=env,
+                             timeout=120)  # fmt: skip
+    assert run.returncode == 2
+    assert (
+        run.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use (pick another "
+        "--port, or stop what uses it)"
+    )
+
+
 def test_with_a_key_every_endpoint_but_health_requires_it(start_server: Callable[..., RunningServer]) -> None:
     server = start_server(api_key="s3cret")
     assert httpx.get(server.url + "/health", timeout=30).status_code == 200
