@@ -56,3 +56,23 @@ def test_documents_and_forget(server: RunningServer, docs: Path) -> None:
     assert [d["path"] for d in listed] == [str(docs / "ops.md")]
     found = httpx.post(server.url + "/api/search", json={"query": "storage quota"}, timeout=60).json()
     assert all(not p["path"].endswith("faq.txt") for p in found["passages"])
+
+
+def test_an_ingest_job_can_be_stopped_and_the_next_one_carries_on(server: RunningServer, docs: Path) -> None:
+    notes = docs / "notes"
+    notes.mkdir()
+    for i in range(120):
+        (notes / f"n{i:03d}.md").write_text(f"# Note {i}\n\nLocker {i} holds the spare badge number {i * 31}.\n")
+    job = httpx.post(server.url + "/api/ingest", json={"paths": [str(notes)]}, timeout=60).json()
+    stopped = httpx.delete(f"{server.url}/api/ingest/{job['id']}", timeout=60)
+    assert stopped.status_code == 200
+    with httpx.stream("GET", f"{server.url}/api/ingest/{job['id']}/events", timeout=120) as events:
+        last = [json.loads(line[6:]) for line in events.iter_lines() if line.startswith("data: ")][-1]
+    assert last["phase"] == "stopped" and last["report"]["stopped"] is True
+    assert last["report"]["files_new"] < 120
+    again = httpx.post(server.url + "/api/ingest", json={"paths": [str(notes)]}, timeout=60).json()
+    with httpx.stream("GET", f"{server.url}/api/ingest/{again['id']}/events", timeout=300) as events:
+        last = [json.loads(line[6:]) for line in events.iter_lines() if line.startswith("data: ")][-1]
+    assert last["phase"] == "done"
+    status = httpx.get(server.url + "/api/status", timeout=60).json()
+    assert status["files"] == 122 and status["interrupted_files"] == 0
