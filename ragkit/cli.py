@@ -233,7 +233,7 @@ def ingest(
         finally:
             kit.close()
         if as_json:
-            out.print_json(json.dumps(_report_dict(report)))
+            out.print_json(json.dumps(report.to_dict()))
         else:
             _print_report(report, kit.settings.index)
         if report.skipped or report.failed_before:
@@ -320,12 +320,6 @@ class _NoStatus:
 
     def update(self, *args: object) -> None:
         return None
-
-
-def _report_dict(report: IngestReport) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(report)
 
 
 def _print_report(report: IngestReport, index: str) -> None:

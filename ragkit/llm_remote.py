@@ -68,9 +68,8 @@ class RemoteLLM:
         self._name: str | None = None
         self._counter_lock = threading.Lock()
         self._tokenize: tuple[str, str] | None = None  # (path, field) of the server's tokenize endpoint
-        self._counter_probed = False
         self.token_counter = ""
-        """How prompts are counted: "server /tokenize", "local vocab" or "estimate"."""
+        """How prompts are counted: "server /tokenize", "local vocab" or "estimate" ("" until the first count)."""
 
     @property
     def name(self) -> str:
@@ -155,7 +154,7 @@ class RemoteLLM:
 
     def count_tokens(self, text: str) -> int:
         with self._counter_lock:
-            if not self._counter_probed:
+            if not self.token_counter:
                 self._probe_tokenizer()
         if self._tokenize is not None:
             path, field = self._tokenize
@@ -169,7 +168,6 @@ class RemoteLLM:
     def _probe_tokenizer(self) -> None:
         import httpx
 
-        self._counter_probed = True
         for path, field in (("/extras/tokenize", "input"), ("/tokenize", "content"), ("/tokenize", "prompt")):
             try:
                 response = self._http.post(self.root + path, json={field: "ragkit", "model": self.name})
@@ -177,11 +175,10 @@ class RemoteLLM:
                 break
             if response.status_code == 200 and isinstance(response.json().get("tokens"), list):
                 self._tokenize = (path, field)
-                self.token_counter = f"server {path}"
                 break
+        if self._tokenize is not None:
+            self.token_counter = f"server {self._tokenize[0]}"
         else:
-            self.token_counter = ""
-        if self._tokenize is None:
             self.token_counter = "local vocab" if self._vocab is not None else "estimate"
         log.info("prompt tokens for %s counted by: %s", self.url, self.token_counter)
 

@@ -70,7 +70,7 @@ class TurnTokens(Iterator[str]):
         self._ticket = ticket
         self._cancel = cancel
         self._closed = False
-        self._reader: int | None = None
+        self._reading = False
         queue.hold(ticket, self._superseded)
 
     def _superseded(self) -> None:
@@ -82,10 +82,10 @@ class TurnTokens(Iterator[str]):
     def __next__(self) -> str:
         if self._closed:
             raise StopIteration
-        if self._reader is None:
+        if not self._reading:
             # The thread that reads the answer holds the turn, not the one that asked for it (a server
             # asks on one thread and streams on another): only the reader's own next question supersedes it.
-            self._reader = threading.get_ident()
+            self._reading = True
             self._queue.hold(self._ticket, self._superseded)
         try:
             return next(self._tokens)

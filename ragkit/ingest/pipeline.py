@@ -19,10 +19,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ragkit.cancel import CancelToken
 from ragkit.errors import DocumentError, RagkitError
@@ -91,6 +91,9 @@ class IngestReport:
     """Paths of the files indexed again because they changed."""
     removed: list[str] = field(default_factory=list)
     """Paths of the files that left the index (deleted or moved away)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 ProgressCallback = Callable[[IngestProgress], None]

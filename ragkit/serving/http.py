@@ -5,14 +5,12 @@ answer, search and ingest is the library's (ragkit.serving.service)."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -24,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragkit.answers import AnswerStream
 from ragkit.cancel import CancelToken
 from ragkit.errors import (
     ConfigError,
@@ -35,19 +32,18 @@ from ragkit.errors import (
     NoMatchError,
     RagkitError,
 )
+from ragkit.serving.pump import AnswerPump
 from ragkit.serving.service import (
     MODEL_PREFIX,
     IngestRefusedError,
     QueueFullError,
     Service,
     answer_extension,
+    is_loopback,
     source_dict,
 )
 
 log = logging.getLogger(__name__)
-
-DISCONNECT_CHECK = 0.25
-"""Seconds between checks that an answer's client is still there."""
 
 OPEN_PATHS = ("/health",)
 """What answers without the API key: a load balancer's health check."""
@@ -269,10 +265,9 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
         index = service.index_of_model(body.model)
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         where = body.ragkit.where if body.ragkit else None
-        leave = service.admission.enter()  # QueueFullError → 429 before anything is computed
         cancel = CancelToken()
-        pump = _AnswerPump(lambda: service.answer_stream(messages, index=index, where=where, cancel=cancel), leave)
-        await pump.start()  # retrieval done and prompt built; an error here is a plain error response
+        # QueueFullError (429) before anything is computed; retrieval and prompt errors are plain error responses.
+        pump = await AnswerPump.begin(service, messages, index=index, where=where, cancel=cancel)
         model = MODEL_PREFIX + index
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -283,7 +278,7 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         parts: list[str] = []
-        async for kind, value in pump.items(request, cancel):
+        async for kind, value in pump.items(cancel, request.is_disconnected):
             if kind == "token":
                 parts.append(value)
         answer = pump.stream.answer if pump.stream is not None else None
@@ -384,7 +379,7 @@ def create_app(service: Service, *, host: str = "127.0.0.1") -> FastAPI:
 
 def _mcp_security(host: str) -> dict[str, Any]:
     """The SDK guards loopback servers against DNS rebinding; beyond loopback the API key guards them."""
-    if host in ("127.0.0.1", "localhost", "::1"):
+    if is_loopback(host):
         return {}
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -405,72 +400,8 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
 
 
-class _AnswerPump:
-    """Asks for the answer and reads its tokens on one thread of its own (llama.cpp blocks; and the thread that
-    reads an answer is the one the model's turn queue knows), handing them to the event loop. The admission
-    place is given back when the model has really stopped, not when the client left."""
-
-    def __init__(self, make_stream: Callable[[], AnswerStream], leave: Callable[..., None]) -> None:
-        self.make_stream = make_stream
-        self.leave = leave
-        self.stream: AnswerStream | None = None
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    async def start(self) -> None:
-        """Start the answer; raises what building it raised (no index, a bad filter, the LLM server down)."""
-        loop = asyncio.get_running_loop()
-
-        def put(item: tuple[str, Any]) -> None:
-            loop.call_soon_threadsafe(self.queue.put_nowait, item)
-
-        def pump() -> None:
-            stream = None
-            try:
-                stream = self.make_stream()
-                self.stream = stream
-                put(("ready", stream))
-                for token in stream:
-                    put(("token", token))
-                put(("end", stream.answer))
-            except BaseException as exc:
-                put(("error", exc))
-            finally:
-                answer = stream.answer if stream is not None else None
-                self.leave(stopped=stream is not None and (answer is None or answer.stopped))
-
-        threading.Thread(target=pump, name="ragkit-answer", daemon=True).start()
-        kind, value = await self.queue.get()
-        if kind == "error":
-            raise value
-
-    async def items(self, request: Request, cancel: CancelToken) -> AsyncIterator[tuple[str, Any]]:
-        checked = time.monotonic()
-        try:
-            while True:
-                try:
-                    kind, value = await asyncio.wait_for(self.queue.get(), timeout=DISCONNECT_CHECK)
-                except asyncio.TimeoutError:
-                    kind, value = "", None
-                # Also while tokens flow: a client gone mid-answer must not keep the model busy to max_tokens.
-                if time.monotonic() - checked >= DISCONNECT_CHECK:
-                    checked = time.monotonic()
-                    if await request.is_disconnected():
-                        log.info("client went away: stopping its answer")
-                        cancel.cancel()
-                        return
-                if kind == "error":
-                    raise value
-                if kind:
-                    yield kind, value
-                if kind == "end":
-                    return
-        finally:
-            if self.stream is None or self.stream.answer is None:
-                cancel.cancel()  # cancelled from outside (client gone): stop the model now
-
-
 async def _sse_chunks(
-    pump: _AnswerPump, request: Request, cancel: CancelToken, completion_id: str, created: int, model: str
+    pump: AnswerPump, request: Request, cancel: CancelToken, completion_id: str, created: int, model: str
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -480,7 +411,7 @@ async def _sse_chunks(
     yield chunk({"role": "assistant", "content": ""})
     pieces = 0
     try:
-        async for kind, value in pump.items(request, cancel):
+        async for kind, value in pump.items(cancel, request.is_disconnected):
             if kind == "token":
                 pieces += 1
                 yield chunk({"content": value})

@@ -4,7 +4,6 @@ HTTP). Each tool is one library call (ragkit.serving.service)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import asdict
 from typing import Any
@@ -12,10 +11,10 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from ragkit.answers import Answer
 from ragkit.cancel import CancelToken
 from ragkit.errors import RagkitError
-from ragkit.serving.service import Service, answer_extension, report_dict, source_dict
+from ragkit.serving.pump import AnswerPump
+from ragkit.serving.service import Service, answer_extension, source_dict
 
 PROGRESS_EVERY = 0.2
 """Seconds between progress notifications carrying the answer so far."""
@@ -49,36 +48,21 @@ def mcp_server(service: Service) -> MCPServer[Any]:
         every passage given to the model, `cited` marking those the answer relies on. `found` is false
         when the documents do not hold the answer. While it is written, progress notifications carry the
         answer so far (to a client that sent a progress token)."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cancel = CancelToken()
-
-        def answer() -> Answer:
-            try:
-                with service.answer_slot():
-                    stream = service.answer_stream([{"role": "user", "content": question}], index=index,
-                                                   where=where, cancel=cancel)  # fmt: skip
-                    for token in stream:
-                        loop.call_soon_threadsafe(pieces.put_nowait, token)
-                assert stream.answer is not None
-                return stream.answer
-            finally:
-                loop.call_soon_threadsafe(pieces.put_nowait, None)
-
-        work = loop.run_in_executor(None, answer)
         text, sent = "", 0.0
         try:
-            while (piece := await pieces.get()) is not None:
-                text += piece
-                if time.monotonic() - sent >= PROGRESS_EVERY:
-                    sent = time.monotonic()
-                    await ctx.report_progress(len(text), None, text)
-            result = await work
+            messages = [{"role": "user", "content": question}]
+            pump = await AnswerPump.begin(service, messages, index=index, where=where, cancel=cancel)
+            async for kind, value in pump.items(cancel):  # a cancelled call abandons it: the model stops
+                if kind == "token":
+                    text += value
+                    if time.monotonic() - sent >= PROGRESS_EVERY:
+                        sent = time.monotonic()
+                        await ctx.report_progress(len(text), None, text)
         except RagkitError as exc:
             raise tool_error(exc) from exc
-        finally:
-            if not work.done():
-                cancel.cancel()  # the client cancelled the call: stop the model
+        result = pump.stream.answer if pump.stream is not None else None
+        assert result is not None
         return {"answer": result.text, **answer_extension(result)}
 
     @server.tool()
@@ -111,7 +95,7 @@ def mcp_server(service: Service) -> MCPServer[Any]:
                 report = service.kit(index, create=True).ingest(allowed)
             except RagkitError as exc:
                 raise tool_error(exc) from exc
-            return report_dict(report)
+            return report.to_dict()
 
     return server
 

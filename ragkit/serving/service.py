@@ -9,8 +9,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from ragkit.answers import Answer, AnswerStream, Source
     from ragkit.embedders import Embedder
     from ragkit.filters import Where
-    from ragkit.ingest import IngestProgress, IngestReport
+    from ragkit.ingest import IngestProgress
     from ragkit.kit import Ragkit
     from ragkit.llm import LLM
 
@@ -196,16 +195,6 @@ class Service:
 
     # -- answers --------------------------------------------------------------
 
-    @contextmanager
-    def answer_slot(self) -> Iterator[Callable[..., None]]:
-        """A place among the answers running or waiting (QueueFullError when none is free). The yielded
-        function gives it back early; it is given back on leaving the block in any case."""
-        leave = self.admission.enter()
-        try:
-            yield leave
-        finally:
-            leave()
-
     def answer_stream(
         self,
         messages: list[dict[str, str]],
@@ -232,7 +221,7 @@ class Service:
         allowed = []
         for given in paths:
             resolved = Path(given).expanduser().resolve()
-            if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
+            if not any(resolved.is_relative_to(root) for root in self.roots):
                 raise IngestRefusedError(
                     f"{given}: outside the folders this server may ingest",
                     f"ingest under {', '.join(map(str, self.roots))}, or add an --ingest-root",
@@ -266,7 +255,7 @@ class Service:
                 job.error = f"unexpected {exc.__class__.__name__}: {exc}"
                 job._add({"phase": "failed", "error": job.error}, "failed")
             else:
-                job.report = report_dict(report)
+                job.report = report.to_dict()
                 state = "stopped" if report.stopped else "done"
                 job._add({"phase": state, "report": job.report}, state)
 
@@ -280,15 +269,19 @@ class Service:
             raise NoMatchError(f"no ingest job {job_id!r}", "start one with POST /api/ingest") from None
 
 
-def check_bind(host: str, api_key: str | None) -> None:
-    """Listening beyond this machine needs an API key: documents are private."""
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach an address: localhost, 127.0.0.0/8, ::1."""
     import ipaddress
 
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback and not api_key:
+        return False
+
+
+def check_bind(host: str, api_key: str | None) -> None:
+    """Listening beyond this machine needs an API key: documents are private."""
+    if not is_loopback(host) and not api_key:
         raise ConfigError(
             f"refusing to listen on {host} without an API key: anyone on the network could read your documents",
             "set --api-key or RAGKIT_API_KEY, or keep --host 127.0.0.1",
@@ -308,12 +301,6 @@ def check_port(host: str, port: int) -> None:
             raise ConfigError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}", "pick another --port, or stop what uses it"
             ) from exc
-
-
-def report_dict(report: IngestReport) -> dict[str, Any]:
-    data = asdict(report)
-    data["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]
-    return data
 
 
 def source_dict(source: Source, cited: bool | None = None) -> dict[str, Any]:
