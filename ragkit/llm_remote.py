@@ -6,7 +6,6 @@ raw completion, so retrieval, pruning, the token budget, citation checks and
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ragkit.cancel import CancelToken
 from ragkit.errors import RagkitError
 from ragkit.llm import render_chat_template
+from ragkit.sse import sse_json
 
 if TYPE_CHECKING:
     import httpx
@@ -215,29 +215,14 @@ class RemoteLLM:
         return self._tokens(response, cancel)
 
     def _tokens(self, response: httpx.Response, cancel: CancelToken | None) -> Iterator[str]:
-        import httpx
+        def broke_off(exc: Exception) -> LLMServerError:
+            return LLMServerError(f"the LLM server at {self.url} broke off the answer: {exc}", "try again")
 
-        # Closing the response from the cancelling thread ends the read at once, also while the server is
-        # still evaluating the prompt; closing the connection makes the server stop too.
-        unregister = cancel.on_cancel(response.close) if cancel is not None else (lambda: None)
-        try:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[len("data:") :].strip()
-                if data == "[DONE]":
-                    return
-                choices = json.loads(data).get("choices") or []
-                text = choices[0].get("text") if choices else None
-                if text:
-                    yield text
-        except (httpx.HTTPError, RuntimeError) as exc:
-            if cancel is not None and cancel.cancelled:
-                return
-            raise LLMServerError(f"the LLM server at {self.url} broke off the answer: {exc}", "try again") from exc
-        finally:
-            unregister()
-            response.close()
+        for chunk in sse_json(response, cancel, broke_off):
+            choices = chunk.get("choices") or []
+            text = choices[0].get("text") if choices else None
+            if text:
+                yield text
 
     def close(self) -> None:
         self._http.close()

@@ -4,7 +4,6 @@ answer. Returns the library's own types (Source, Answer, AnswerStream), so calle
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from ragkit.answers import Answer, AnswerStream, Source
 from ragkit.cancel import CancelToken
 from ragkit.errors import ConfigError, EmptyIndexError, NoMatchError, RagkitError
 from ragkit.retrieval import Retrieval
+from ragkit.sse import sse_json
 
 if TYPE_CHECKING:
     import httpx
@@ -96,33 +96,21 @@ class ServerClient:
         stream: AnswerStream
 
         def tokens() -> Iterator[str]:
-            unregister = cancel.on_cancel(response.close)  # the server sees the client leave and stops
-            try:
-                for line in response.iter_lines():
-                    if not line.startswith("data: ") or line == "data: [DONE]":
-                        continue
-                    chunk = json.loads(line[len("data: ") :])
-                    if "error" in chunk:
-                        raise ServerError(f"{chunk['error'].get('message', 'the answer failed')} (server {self.url})")
-                    delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
-                    if "ragkit" in chunk:
-                        final.update(chunk)
-                        stream.sources = [source_from_dict(s) for s in chunk["ragkit"]["sources"]]
-                    if delta.get("content"):
-                        yield delta["content"]
-            except (httpx.HTTPError, RuntimeError) as exc:
-                if not cancel.cancelled:
-                    raise self._unreachable(exc) from exc
-            finally:
-                unregister()
-                response.close()
+            for chunk in sse_json(response, cancel, self._unreachable):  # a cancel: the server stops too
+                if "error" in chunk:
+                    raise ServerError(f"{chunk['error'].get('message', 'the answer failed')} (server {self.url})")
+                if "ragkit" in chunk:
+                    final.update(chunk)
+                    stream.sources = [source_from_dict(s) for s in chunk["ragkit"]["sources"]]
+                delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
+                if delta.get("content"):
+                    yield delta["content"]
 
         def finish(text: str) -> Answer:
             extension = final.get("ragkit") or {}
             usage = final.get("usage") or {}
-            sources = [source_from_dict(s) for s in extension.get("sources", [])]
             return Answer(
-                question=question, text=text.strip(), sources=sources,
+                question=question, text=text.strip(), sources=stream.sources,
                 cited=[s["number"] for s in extension.get("sources", []) if s.get("cited")],
                 model=str(final.get("model", "")), prompt_tokens=int(usage.get("prompt_tokens", 0)),
                 n_ctx=0, warning=extension.get("warning"), invalid_citations=extension.get("invalid_citations", []),
