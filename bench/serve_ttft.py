@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from serving_common import free_port, wait_until_up
 
 RAGKIT = str(Path(sys.executable).with_name("ragkit"))
@@ -68,8 +69,6 @@ def main() -> None:
             cold.append(first_byte_seconds([RAGKIT, "ask", question], env))
             warm.append(first_byte_seconds([RAGKIT, "ask", question, "--server", url], env))
             print(f"{question[:50]:50}  cold {cold[-1]:6.2f} s   warm server {warm[-1]:6.2f} s", flush=True)
-        import httpx
-
         print(f"server: {httpx.get(url + '/health', timeout=10).json()['answers']}; its log: {work / 'serve.log'}")
     finally:
         server.terminate()
