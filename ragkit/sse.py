@@ -17,14 +17,16 @@ if TYPE_CHECKING:
 def sse_json(
     response: httpx.Response, cancel: CancelToken | None, broke_off: Callable[[Exception], RagkitError]
 ) -> Iterator[dict[str, Any]]:
-    """Each event's JSON. Cancelling closes the response from the cancelling thread: the read ends at once,
-    also while the server is still evaluating the prompt, and the server sees its client leave. A connection
-    that breaks otherwise raises `broke_off(error)`."""
+    """Each event's JSON, none after a cancel. Cancelling closes the response from the cancelling thread: the
+    read ends at once, also while the server is still evaluating the prompt, and the server sees its client
+    leave. A connection that breaks otherwise raises `broke_off(error)`."""
     import httpx
 
     unregister = cancel.on_cancel(response.close) if cancel is not None else (lambda: None)
     try:
         for line in response.iter_lines():
+            if cancel is not None and cancel.cancelled:
+                return  # events already received and buffered are not answers any more
             if not line.startswith("data:"):
                 continue
             data = line[len("data:") :].strip()
