@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ragkit.answering.llm import LlamaCppLLM
 from ragkit.cancel import CancelToken
-from ragkit.llm import LlamaCppLLM
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ragkit import Ragkit
-    from ragkit.llm import choose_n_ctx
+    from ragkit.answering.llm import choose_n_ctx
 
     kit = Ragkit(data_dir=work, model=str(args.model), offline=True, threads=args.threads)
     plan = kit.plan_prompt(QUESTION)

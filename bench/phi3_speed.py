@@ -145,8 +145,8 @@ def measure_largest(model: Path, threads: int) -> dict[str, object]:
     """Allocate the largest context ragkit would allow here (its own plan) and
     evaluate a short prompt; llama.cpp clears the whole KV buffer when it
     creates the context, so the pages are resident and VmHWM counts them."""
-    from ragkit.llm import LlamaCppLLM
-    from ragkit.memory import available_memory_bytes, largest_context
+    from ragkit.answering.llm import LlamaCppLLM
+    from ragkit.answering.memory import available_memory_bytes, largest_context
 
     llm = LlamaCppLLM(model, threads=threads)
     free = available_memory_bytes() or 0

@@ -128,8 +128,8 @@ def main() -> None:
     args.shared_data = args.shared_data.resolve()  # the CLI runs from the code's folder
 
     sys.path.insert(0, str(ROOT))
+    from ragkit.answering.llm import LlamaCppLLM
     from ragkit.evaluation import answer_in, load_qa, write_corpus
-    from ragkit.llm import LlamaCppLLM
 
     work = Path(tempfile.mkdtemp(prefix="ragkit-ttft-"))
     before_code = work / "before-code"

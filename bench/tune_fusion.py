@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ragkit import Ragkit
 from ragkit.evaluation import doc_id_of, load_beir, ndcg_at, prepare_index, recall_at
-from ragkit.retrieval import Hit, RetrievalOptions, drop_near_duplicates, fuse
+from ragkit.retrieval.retriever import Hit, RetrievalOptions, drop_near_duplicates, fuse
 
 
 def main() -> None:

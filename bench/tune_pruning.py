@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragkit import Ragkit
+from ragkit.answering.llm import LlamaCppLLM
+from ragkit.answering.prompting import merge_neighbours, passages_text
 from ragkit.answers import Source
 from ragkit.evaluation import QAItem, _percentile, answer_in, load_qa
-from ragkit.llm import LlamaCppLLM
-from ragkit.prompting import merge_neighbours, passages_text
-from ragkit.pruning import PruneOptions, SentencePruner, lexical_scores, select, split_units
+from ragkit.retrieval.pruning import PruneOptions, SentencePruner, lexical_scores, select, split_units
 
 
 @dataclass

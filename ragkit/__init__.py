@@ -18,8 +18,8 @@ _EXPORTS = {
     "AnswerStream": "ragkit.answers",
     "Source": "ragkit.answers",
     "CancelToken": "ragkit.cancel",
-    "Chat": "ragkit.chat",
-    "Turn": "ragkit.chat",
+    "Chat": "ragkit.answering.chat",
+    "Turn": "ragkit.answering.chat",
     "Settings": "ragkit.config",
     "ContextMemoryError": "ragkit.errors",
     "ContextTooSmallError": "ragkit.errors",
@@ -31,7 +31,7 @@ _EXPORTS = {
     "ModelNotFoundError": "ragkit.errors",
     "NoMatchError": "ragkit.errors",
     "RagkitError": "ragkit.errors",
-    "Where": "ragkit.filters",
+    "Where": "ragkit.retrieval.filters",
     "ForgetReport": "ragkit.ingest",
     "IndexStatus": "ragkit.ingest",
     "IngestProgress": "ragkit.ingest",
@@ -43,7 +43,7 @@ _EXPORTS = {
     "REGISTRY": "ragkit.models",
     "DownloadProgress": "ragkit.models",
     "ModelSpec": "ragkit.models",
-    "Retrieval": "ragkit.retrieval",
+    "Retrieval": "ragkit.retrieval.retriever",
 }
 
 __all__ = [
@@ -81,9 +81,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ragkit.answering.chat import Chat, Turn
     from ragkit.answers import Answer, AnswerStream, Source
     from ragkit.cancel import CancelToken
-    from ragkit.chat import Chat, Turn
     from ragkit.config import Settings
     from ragkit.errors import (
         ContextMemoryError,
@@ -97,12 +97,12 @@ if TYPE_CHECKING:
         NoMatchError,
         RagkitError,
     )
-    from ragkit.filters import Where
     from ragkit.ingest import ForgetReport, IndexStatus, IngestProgress, IngestReport, SkippedFile
     from ragkit.ingest.watch import WatchSummary, WatchUpdate
     from ragkit.kit import Ragkit
     from ragkit.models import REGISTRY, DownloadProgress, ModelSpec
-    from ragkit.retrieval import Retrieval
+    from ragkit.retrieval.filters import Where
+    from ragkit.retrieval.retriever import Retrieval
 
 
 def __getattr__(name: str) -> Any:

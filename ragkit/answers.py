@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.cancel import CancelToken
-from ragkit.retrieval import Retrieval
+from ragkit.retrieval.retriever import Retrieval
 
 
 @dataclass(frozen=True)

@@ -693,7 +693,7 @@ def _ask_documents(kit: Ragkit, question: str, paths: list[Path], quiet: bool, c
     """Whole-document answer; a progress bar while long documents are read part by part."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ragkit.documents import DocumentProgress
+    from ragkit.answering.documents import DocumentProgress
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -779,7 +779,7 @@ def chat(
             where_to = client.url
             history_file = _settings_only(data_dir).data_dir / "chat_history"
         else:
-            from ragkit.chat import Chat
+            from ragkit.answering.chat import Chat
 
             kit = _kit(
                 index, data_dir, offline, model=model, ctx=ctx, max_tokens=max_tokens, top_k=k,

@@ -248,8 +248,8 @@ class Settings:
             raise ConfigError(f"query_embedder {settings.query_embedder!r} is not known", "use 'auto' or 'torch'")
         if settings.embed_quantize not in ("int8", "none"):
             raise ConfigError(f"embed_quantize {settings.embed_quantize!r} is not known", "use 'int8' or 'none'")
-        from ragkit.rerank import RERANK_MODES
-        from ragkit.retrieval import MODES
+        from ragkit.retrieval.rerank import RERANK_MODES
+        from ragkit.retrieval.retriever import MODES
 
         if settings.retriever not in MODES:
             raise ConfigError(f"retriever {settings.retriever!r} is not known", f"use one of: {', '.join(MODES)}")
@@ -261,7 +261,7 @@ class Settings:
             raise ConfigError("fusion weights must be >= 0 and rrf_k >= 1", "e.g. dense_weight = 1.0, rrf_k = 60")
         if settings.top_k < 1 or settings.candidates < 1:
             raise ConfigError("top_k and candidates must be at least 1", "e.g. top_k = 5, candidates = 40")
-        from ragkit.memory import FLASH_ATTN_MODES, KV_TYPES
+        from ragkit.answering.memory import FLASH_ATTN_MODES, KV_TYPES
 
         if settings.kv_cache not in ("auto", *KV_TYPES):
             raise ConfigError(f"kv_cache {settings.kv_cache!r} is not known", f"use auto, {', '.join(KV_TYPES)}")

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragkit.memory import KV_TYPE_BYTES, ModelShape, available_memory_bytes, largest_context
+from ragkit.answering.memory import KV_TYPE_BYTES, ModelShape, available_memory_bytes, largest_context
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _cpu_features() -> tuple[list[str], bool]:
 
 
 def model_fit(name: str, path: Path, free: int | None) -> ModelFit:
-    from ragkit.llm import LlamaCppLLM
+    from ragkit.answering.llm import LlamaCppLLM
 
     size = path.stat().st_size
     try:

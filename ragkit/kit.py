@@ -15,11 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ragkit.answer_cache import AnswerCache, answer_key
+from ragkit.answering.answer_cache import AnswerCache, answer_key
+from ragkit.answering.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
+from ragkit.answering.llm import LLM, LlamaCppLLM, choose_n_ctx
+from ragkit.answering.prompting import BuiltPrompt, build_prompt, merge_neighbours, prompt_ceiling
 from ragkit.answers import NOT_FOUND_TEXT, Answer, AnswerStream, Source, generated_answer
 from ragkit.cancel import CancelToken
 from ragkit.config import Settings
-from ragkit.documents import SECTION_TOKENS, DocumentProgressCallback, DocumentReader, sections_of
 from ragkit.embedders import (
     Embedder,
     OnnxEmbedder,
@@ -30,19 +32,17 @@ from ragkit.embedders import (
     onnx_path,
 )
 from ragkit.errors import EmptyIndexError, IndexFormatError, ModelNotFoundError, NoMatchError
-from ragkit.filters import Where
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
 from ragkit.ingest.manifest import Manifest
 from ragkit.ingest.watch import WatchCallback, WatchSummary
-from ragkit.lexical import KeywordIndex
-from ragkit.llm import LLM, LlamaCppLLM, choose_n_ctx
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
-from ragkit.prompting import BuiltPrompt, build_prompt, merge_neighbours, prompt_ceiling
-from ragkit.pruning import PruneOptions, SentencePruner
-from ragkit.rerank import CrossEncoderReranker, Reranker, find_reranker
-from ragkit.retrieval import Hit, RetrievalOptions, Retriever
+from ragkit.retrieval.filters import Where
+from ragkit.retrieval.lexical import KeywordIndex
+from ragkit.retrieval.pruning import PruneOptions, SentencePruner
+from ragkit.retrieval.rerank import CrossEncoderReranker, Reranker, find_reranker
+from ragkit.retrieval.retriever import Hit, RetrievalOptions, Retriever
 from ragkit.stores import ChromaStore, VectorStore
 
 log = logging.getLogger(__name__)
@@ -570,7 +570,7 @@ class Ragkit:
     def _remote_llm(self) -> LLM:
         """The model behind llm_url; a local GGUF named by `model`, when on disk, lends its vocabulary
         (chat template, token counts) without its weights being loaded."""
-        from ragkit.llm_remote import RemoteLLM
+        from ragkit.answering.remote_llm import RemoteLLM
 
         s = self.settings
         vocab = None
@@ -754,7 +754,7 @@ class Ragkit:
         """Answer from whole documents rather than retrieved passages: every
         indexed file among `paths` (files, or folders for all indexed files
         under them) is read entirely, in one context when it fits (up to
-        `doc_ctx` and free memory), else part by part (see ragkit.documents;
+        `doc_ctx` and free memory), else part by part (see ragkit.answering.documents;
         `on_progress` reports the parts read). `cancel` stops the reading and
         the answer from any thread."""
         files = self._document_files(paths)

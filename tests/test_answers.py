@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ragkit.answering.prompting import quote_passage
 from ragkit.answers import check_citations, says_not_found
-from ragkit.prompting import quote_passage
 
 
 def test_citations_of_passages_that_were_not_given_are_removed_and_reported() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from ragkit import Ragkit
+from ragkit.answering.llm import LlamaCppLLM
 from ragkit.cancel import CancelToken
-from ragkit.llm import LlamaCppLLM
 from tests.conftest import KEYS_DOC, RAGKIT_BIN, write_docs
 from tests.ingest.test_isolation import _manifest_ids
 from tests.ingest.test_pipeline import keyword_ids, store_ids

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ragkit import Ragkit
-from ragkit.llm import LlamaCppLLM
+from ragkit.answering.llm import LlamaCppLLM
 from tests.conftest import KEYS_DOC, write_docs
 from tests.ingest.test_isolation import _manifest_ids
 from tests.ingest.test_pipeline import keyword_ids, store_ids

@@ -11,8 +11,8 @@ import pytest
 
 import ragkit
 from ragkit import Answer, Ragkit
-from ragkit.llm import LlamaCppLLM, choose_n_ctx
-from ragkit.prompting import build_prompt
+from ragkit.answering.llm import LlamaCppLLM, choose_n_ctx
+from ragkit.answering.prompting import build_prompt
 
 
 def test_public_surface_is_pinned() -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ragkit.answers import Answer, AnswerStream, Source
 from ragkit.cancel import CancelToken
 from ragkit.errors import ConfigError, EmptyIndexError, NoMatchError, RagkitError
-from ragkit.retrieval import Retrieval
+from ragkit.retrieval.retriever import Retrieval
 from ragkit.sse import sse_json
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class ServerChat:
     `Chat` does (the same interface: ask_stream, sources, turns, reset)."""
 
     def __init__(self, client: ServerClient, *, where: Iterable[str] | None = None) -> None:
-        from ragkit.chat import Turn
+        from ragkit.answering.chat import Turn
 
         self.client = client
         self.where = where
@@ -151,7 +151,7 @@ class ServerChat:
         self.turns.clear()
 
     def ask_stream(self, question: str, cancel: CancelToken | None = None) -> AnswerStream:
-        from ragkit.chat import Turn
+        from ragkit.answering.chat import Turn
 
         history = [m for t in self.turns for m in ({"role": "user", "content": t.question},
                                                    {"role": "assistant", "content": t.answer.text})]  # fmt: skip

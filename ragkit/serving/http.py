@@ -119,7 +119,7 @@ _STATUS = [
 
 
 def ragkit_error_response(exc: RagkitError) -> JSONResponse:
-    from ragkit.llm_remote import LLMServerError
+    from ragkit.answering.remote_llm import LLMServerError
 
     status, kind = 400, "invalid_request_error"
     if isinstance(exc, LLMServerError):

@@ -14,7 +14,7 @@ from ragkit.cancel import CancelToken
 
 if TYPE_CHECKING:
     from ragkit.answers import AnswerStream
-    from ragkit.filters import Where
+    from ragkit.retrieval.filters import Where
     from ragkit.serving.service import Service
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ from ragkit.config import Settings
 from ragkit.errors import ConfigError, NoMatchError, RagkitError
 
 if TYPE_CHECKING:
+    from ragkit.answering.llm import LLM
     from ragkit.answers import Answer, AnswerStream, Source
     from ragkit.embedders import Embedder
-    from ragkit.filters import Where
     from ragkit.ingest import IngestProgress
     from ragkit.kit import Ragkit
-    from ragkit.llm import LLM
+    from ragkit.retrieval.filters import Where
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class Service:
         cancel: CancelToken | None = None,
     ) -> AnswerStream:
         """The answer to the last user message, the earlier ones being the conversation (see Chat)."""
-        from ragkit.chat import Chat
+        from ragkit.answering.chat import Chat
 
         try:
             chat, question = Chat.from_messages(self.kit(index), messages, where=where)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ragkit.answers import Source
 from ragkit.embedders import Embedder
-from ragkit.lexical import query_words
+from ragkit.retrieval.lexical import query_words
 
 ELISION = "…"
 

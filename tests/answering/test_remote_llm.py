@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ragkit import Ragkit, Settings
+from ragkit.answering.remote_llm import RemoteLLM
 from ragkit.cancel import CancelToken
 from ragkit.embedders import SentenceTransformerEmbedder
-from ragkit.llm_remote import RemoteLLM
 from tests.local_servers import free_port, start_server
 
 

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ragkit.answering.llm import LLM, choose_n_ctx
+from ragkit.answering.prompting import build_prompt, passages_text, render_task, stops_for
 from ragkit.answers import Answer, AnswerStream, Source, generated_answer
 from ragkit.cancel import CancelToken
 from ragkit.errors import ContextMemoryError
-from ragkit.lexical import KeywordHit
-from ragkit.llm import LLM, choose_n_ctx
-from ragkit.prompting import build_prompt, passages_text, render_task, stops_for
+from ragkit.retrieval.lexical import KeywordHit
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ragkit import Ragkit
-from ragkit import llm as llm_module
+from ragkit.answering import llm as llm_module
+from ragkit.answering.documents import DocumentProgress
 from ragkit.cancel import CancelToken
-from ragkit.documents import DocumentProgress
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

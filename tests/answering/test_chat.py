@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ragkit import Chat, Ragkit
-from ragkit.chat import _leans_on_context
-from ragkit.llm import LlamaCppLLM
+from ragkit.answering.chat import _leans_on_context
+from ragkit.answering.llm import LlamaCppLLM
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

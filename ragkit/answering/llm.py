@@ -16,10 +16,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from ragkit.answering.memory import ContextPlan, ModelShape, available_memory_bytes, plan_context
+from ragkit.answering.turns import TurnQueue, TurnTokens
 from ragkit.cancel import CancelToken
 from ragkit.errors import ModelNotFoundError
-from ragkit.memory import ContextPlan, ModelShape, available_memory_bytes, plan_context
-from ragkit.turns import TurnQueue, TurnTokens
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("ragkit.llama_cpp")
@@ -291,7 +291,7 @@ class LlamaCppLLM:
         prefix: str | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
-        # Answers take turns on the one context, in arrival order (ragkit.turns).
+        # Answers take turns on the one context, in arrival order (ragkit.answering.turns).
         ticket = self._turns.take(cancel)
         if ticket is None:
             return iter(())  # stopped while waiting for its turn

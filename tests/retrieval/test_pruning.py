@@ -10,7 +10,7 @@ from pathlib import Path
 from ragkit import Ragkit
 from ragkit.answers import Source
 from ragkit.embedders import SentenceTransformerEmbedder
-from ragkit.pruning import ELISION, PruneOptions, SentencePruner, split_units
+from ragkit.retrieval.pruning import ELISION, PruneOptions, SentencePruner, split_units
 from tests.conftest import write_docs
 
 HANDBOOK = """# Field handbook

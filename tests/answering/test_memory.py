@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ragkit.answering.llm import LlamaCppLLM
+from ragkit.answering.memory import ModelShape, largest_context, plan_context
 from ragkit.errors import ContextMemoryError
-from ragkit.llm import LlamaCppLLM
-from ragkit.memory import ModelShape, largest_context, plan_context
 
 PHI3_MINI = {
     "general.architecture": "phi3",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.answers import Answer, Source
-from ragkit.retrieval import Retrieval
+from ragkit.retrieval.retriever import Retrieval
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ragkit import llm as llm_module
+from ragkit.answering import llm as llm_module
+from ragkit.answering.llm import LlamaCppLLM
 from ragkit.errors import ContextMemoryError
-from ragkit.llm import LlamaCppLLM
 
 PREFIX = (
     "<|system|>\nYou answer questions using only the passages. Cite them by number.<|end|>\n<|user|>\nPassages:\n\n"
@@ -72,7 +72,7 @@ def test_a_damaged_prefix_state_is_replaced_not_trusted(tiny_phi3: Path, tmp_pat
 PRINT_WHILE_LOADING = """
 import sys, time
 from pathlib import Path
-from ragkit.llm import LlamaCppLLM
+from ragkit.answering.llm import LlamaCppLLM
 llm = LlamaCppLLM(Path(sys.argv[1]), threads=1)
 llm.preload(512)
 printed = 0

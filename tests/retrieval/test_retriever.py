@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ragkit import Ragkit, Source, Where
+from ragkit.answering.prompting import merge_neighbours
 from ragkit.errors import ConfigError, ModelNotFoundError
-from ragkit.prompting import merge_neighbours
-from ragkit.retrieval import Hit, Retrieval, fuse
+from ragkit.retrieval.retriever import Hit, Retrieval, fuse
 from tests.conftest import FAQ_DOC, KEYS_DOC, CountingEmbedder, write_docs
 from tests.ingest.test_pipeline import keyword_ids, store_ids
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ragkit.lexical import KeywordIndex
+from ragkit.retrieval.lexical import KeywordIndex
 
 if TYPE_CHECKING:
     from ragkit.embedders import Embedder
-    from ragkit.rerank import Reranker
+    from ragkit.retrieval.rerank import Reranker
     from ragkit.stores import VectorStore
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ragkit.answering.llm import LLM
 from ragkit.answers import Source
 from ragkit.errors import ContextTooSmallError
-from ragkit.llm import LLM
 from ragkit.prompts import load_prompt
 
 CHAT_STOPS = ["<|end|>", "<|endoftext|>"]

@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ragkit.answering.llm import render_chat_template
 from ragkit.cancel import CancelToken
 from ragkit.errors import RagkitError
-from ragkit.llm import render_chat_template
 from ragkit.sse import sse_json
 
 if TYPE_CHECKING:
     import httpx
 
-    from ragkit.llm import LlamaCppLLM
+    from ragkit.answering.llm import LlamaCppLLM
 
 log = logging.getLogger(__name__)
 

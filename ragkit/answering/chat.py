@@ -10,12 +10,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ragkit.answering.llm import choose_n_ctx
+from ragkit.answering.prompting import render_task, stops_for
 from ragkit.answers import Answer, AnswerStream, Source
 from ragkit.cancel import CancelToken
-from ragkit.filters import Where
 from ragkit.kit import Ragkit
-from ragkit.llm import choose_n_ctx
-from ragkit.prompting import render_task, stops_for
+from ragkit.retrieval.filters import Where
 
 log = logging.getLogger(__name__)
 
