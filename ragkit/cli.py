@@ -124,22 +124,20 @@ def _kit(index: str | None, data_dir: Path | None, offline: bool | None = None, 
     return Ragkit(index=index, data_dir=data_dir, offline=offline, **overrides)
 
 
-def _server_client(index: str | None, data_dir: Path | None, server: str | None) -> Any:
-    """A client of the ragkit server named by --server or the `server` setting; None when there is none."""
+def _client_settings(data_dir: Path | None, server: str | None) -> Any:
+    """Settings as far as a --server client needs them (no index is opened)."""
     from ragkit.config import Settings
 
-    settings = Settings.load(data_dir=data_dir, server=server)
+    return Settings.load(data_dir=data_dir, server=server)
+
+
+def _server_client(settings: Any, index: str | None) -> Any:
+    """A client of the ragkit server named by --server or the `server` setting; None when there is none."""
     if not settings.server:
         return None
     from ragkit.serving.client import ServerClient
 
     return ServerClient(settings.server, api_key=settings.api_key, index=index)
-
-
-def _settings_only(data_dir: Path | None) -> Any:
-    from ragkit.config import Settings
-
-    return Settings.load(data_dir=data_dir)
 
 
 def _refuse_with_server(**flags: object) -> None:
@@ -489,7 +487,7 @@ def search(
 ) -> None:
     """Show the passages that best match QUERY, with scores and sources (no LLM)."""
     with _handled(debug):
-        client = _server_client(index, data_dir, server)
+        client = _server_client(_client_settings(data_dir, server), index)
         if client is not None:
             _refuse_with_server(rerank=rerank, mmr=mmr)
             results = client.search(query, k, where=where, mode=mode)
@@ -589,7 +587,7 @@ def ask(
 ) -> None:
     """Answer QUESTION from the indexed documents, citing its sources."""
     with _handled(debug):
-        client = _server_client(index, data_dir, server)
+        client = _server_client(_client_settings(data_dir, server), index)
         if client is not None:
             _refuse_with_server(model=model, ctx=ctx, max_tokens=max_tokens, top_k=k, mode=mode, rerank=rerank,
                                 mmr=mmr, prune=prune, cache=cache, gpu_layers=gpu_layers, min_score=min_score,
@@ -768,7 +766,8 @@ def chat(
 ) -> None:
     """Talk with your documents: questions in a row, answers streamed and cited."""
     with _handled(debug):
-        client = _server_client(index, data_dir, server)
+        client_settings = _client_settings(data_dir, server)
+        client = _server_client(client_settings, index)
         session: Any
         if client is not None:
             from ragkit.serving.client import ServerChat
@@ -777,7 +776,7 @@ def chat(
                                 history_tokens=history_tokens, prune=prune, gpu_layers=gpu_layers)  # fmt: skip
             session = ServerChat(client, where=where)
             where_to = client.url
-            history_file = _settings_only(data_dir).data_dir / "chat_history"
+            history_file = client_settings.data_dir / "chat_history"
         else:
             from ragkit.answering.chat import Chat
 

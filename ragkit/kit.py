@@ -543,6 +543,11 @@ class Ragkit:
         s = self.settings
         return resolve_model(s.model, s.models_dir, offline=s.is_offline, on_progress=on_progress)
 
+    @property
+    def built_llm(self) -> LLM | None:
+        """The LLM this kit has built or was given, without building one (which may download a model)."""
+        return self._llm
+
     def llm(self, on_download: Callable[[DownloadProgress], None] | None = None) -> LLM:
         with self._loading:
             return self._load_llm(on_download)

@@ -175,11 +175,7 @@ class Service:
 
     def _shared_llm(self) -> LLM | None:
         """The LLM the first kit made, if it made one: one model in memory for every index."""
-        for kit in self._kits.values():
-            llm = kit._llm
-            if llm is not None:
-                return llm
-        return None
+        return next((kit.built_llm for kit in self._kits.values() if kit.built_llm is not None), None)
 
     def index_of_model(self, model: str | None) -> str:
         """`ragkit:notes` → `notes`; an empty or unknown-style name means the served index."""
