@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="Every Nth question only (a spread-out sample).")
     parser.add_argument("--lexical", default="0.5,0.75,1.0")
+    parser.add_argument("--keep-whole", default="0,1", help="First passages kept whole (comma-separated).")
+    parser.add_argument("--unit-margins", default="0.4,0.5,0.6")
+    parser.add_argument("--passage-margins", default="0.3,0.4,0.5")
     args = parser.parse_args()
     llm = LlamaCppLLM(args.model)
     sets = {
@@ -88,18 +91,23 @@ def main() -> None:
         cases = gather(kit, items)
         p50, mean, aic = measure(cases, llm, None)
         print(f"{name} ({len(items)} questions) off: p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}", flush=True)
-        for lexical_weight in (float(w) for w in args.lexical.split(",")):
-            for unit_margin, passage_margin, neighbours in itertools.product((0.4, 0.5, 0.6), (0.3, 0.4, 0.5), (1,)):
-                options = PruneOptions(
-                    unit_margin=unit_margin, passage_margin=passage_margin, neighbours=neighbours,
-                    lexical_weight=lexical_weight,
-                )  # fmt: skip
-                p50, mean, aic = measure(cases, llm, options)
-                print(
-                    f"{name} w={lexical_weight} unit {unit_margin} passage {passage_margin} nb {neighbours}: "
-                    f"p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}",
-                    flush=True,
-                )
+        grid = itertools.product(
+            (int(n) for n in args.keep_whole.split(",")),
+            (float(w) for w in args.lexical.split(",")),
+            (float(m) for m in args.unit_margins.split(",")),
+            [float(m) for m in args.passage_margins.split(",")],
+        )
+        for keep_whole, lexical_weight, unit_margin, passage_margin in grid:
+            options = PruneOptions(
+                unit_margin=unit_margin, passage_margin=passage_margin, lexical_weight=lexical_weight,
+                keep_whole=keep_whole,
+            )  # fmt: skip
+            p50, mean, aic = measure(cases, llm, options)
+            print(
+                f"{name} whole {keep_whole} w={lexical_weight} unit {unit_margin} passage {passage_margin}: "
+                f"p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}",
+                flush=True,
+            )
         kit.close()
 
 

@@ -116,15 +116,18 @@ class Settings:
     prune: bool = True
     """Cut each retrieved passage to the sentences (table rows, code blocks) that bear on the question and
     drop passages far less relevant than the best: the prompt, and the wait for its evaluation, shrink."""
-    prune_margin: float = 0.5
+    prune_margin: float = 0.4
     """A sentence stays when its relevance is within this of the best sentence's."""
     prune_passage_margin: float = 0.3
-    """A passage is dropped when its best sentence is more than this below the best of all. The four prune
+    """A passage is dropped when its best sentence is more than this below the best of all. The prune
     defaults were tuned on the shared SQuAD half and the Paul Graham set (bench/tune_pruning.py)."""
     prune_neighbours: int = 1
     """Sentences kept on each side of a kept one."""
     prune_lexical_weight: float = 0.5
     """Weight of question-word overlap beside the embedder's similarity when scoring sentences."""
+    prune_keep_whole: int = 1
+    """The best-ranked passages given whole, never cut or dropped: retrieval's first choice holds the answer
+    most often, and sentence scores are least sure of it where the answer does not repeat the question."""
     chat_history_tokens: int = 1024
     """ragkit chat: earlier questions and answers kept in the prompt, newest first, up to this many tokens."""
     chat_rewrite: str = "auto"
@@ -261,6 +264,8 @@ class Settings:
             raise ConfigError("fusion weights must be >= 0 and rrf_k >= 1", "e.g. dense_weight = 1.0, rrf_k = 60")
         if settings.top_k < 1 or settings.candidates < 1:
             raise ConfigError("top_k and candidates must be at least 1", "e.g. top_k = 5, candidates = 40")
+        if settings.prune_keep_whole < 0:
+            raise ConfigError(f"prune_keep_whole {settings.prune_keep_whole} is out of range", "use 0 or more, e.g. 1")
         from ragkit.answering.memory import FLASH_ATTN_MODES, KV_TYPES
 
         if settings.kv_cache not in ("auto", *KV_TYPES):

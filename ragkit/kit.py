@@ -631,6 +631,7 @@ class Ragkit:
             passage_margin=s.prune_passage_margin,
             neighbours=s.prune_neighbours,
             lexical_weight=s.prune_lexical_weight,
+            keep_whole=s.prune_keep_whole,
         )
         return SentencePruner(self.query_embedder, options)
 

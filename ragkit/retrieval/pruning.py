@@ -3,7 +3,8 @@ the question, drop the rest, and drop passages far less relevant than the best.
 
 Every prompt token costs the user time (phi-3-mini evaluates 20-30 tokens/s
 on a laptop CPU), and most of a retrieved passage is not the answer. Each
-passage is cut into units: sentences of prose, lines of a table, whole
+passage but the best-ranked (`keep_whole`, given whole: retrieval's first choice
+holds the answer most often) is cut into units: sentences of prose, lines of a table, whole
 fenced code blocks (and blank-line-separated blocks of source code), which
 are kept or dropped whole. Units are scored against the question with what
 ragkit already has, the embedder (cosine) and term overlap weighted by
@@ -38,7 +39,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 @dataclass(frozen=True)
 class PruneOptions:
     enabled: bool = True
-    unit_margin: float = 0.5
+    unit_margin: float = 0.4
     """A unit is kept when its score is within this of the best unit's (of all passages)."""
     passage_margin: float = 0.3
     """A passage is dropped when its best unit scores more than this below the best unit of all."""
@@ -48,6 +49,10 @@ class PruneOptions:
     """Weight of term overlap beside the embedder's cosine similarity."""
     min_units: int = 1
     """Units each kept passage keeps at least (its best ones)."""
+    keep_whole: int = 1
+    """The first passages (in retrieval order) kept whole and never dropped: retrieval's first choice holds
+    the answer most often, and sentence scores are least sure of it where the answer does not repeat the
+    question's words."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,10 @@ def select(passages: Sequence[Source], scores: list[list[float]], options: Prune
     """The passages worth keeping, each cut to its best units, renumbered in rank order."""
     best = max((max(s) for s in scores if s), default=0.0)
     kept: list[Source] = []
-    for passage, unit_scores in zip(passages, scores):
+    for rank, (passage, unit_scores) in enumerate(zip(passages, scores)):
+        if rank < options.keep_whole:
+            kept.append(replace(passage, number=len(kept) + 1))
+            continue
         units = split_units(passage.text, passage.kind)
         if not units or not unit_scores:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ragkit import Ragkit
@@ -58,7 +59,7 @@ def test_units_are_sentences_rows_and_whole_code_blocks() -> None:
 
 
 def test_pruned_passage_keeps_the_answer_and_points_at_its_lines(embedder: SentenceTransformerEmbedder) -> None:
-    pruner = SentencePruner(embedder, PruneOptions())
+    pruner = SentencePruner(embedder, PruneOptions(keep_whole=0))
     [kept] = pruner.prune("How long must drinking water be boiled?", [source(HANDBOOK)])
     assert "Drinking water must be boiled for three minutes before use." in kept.text
     assert "Herons" not in kept.text and "Firewood" not in kept.text
@@ -72,12 +73,24 @@ def test_pruned_passage_keeps_the_answer_and_points_at_its_lines(embedder: Sente
 
 
 def test_passages_far_below_the_best_are_dropped(embedder: SentenceTransformerEmbedder) -> None:
-    pruner = SentencePruner(embedder, PruneOptions())
+    pruner = SentencePruner(embedder, PruneOptions(keep_whole=0))
     relevant = source("Drinking water must be boiled for three minutes before use.")
     unrelated = Source(2, "/notes/cars.md", 1, 1, 0.4, "The van's tyres are rotated every 10,000 km.", kind="markdown")
     kept = pruner.prune("How long must drinking water be boiled?", [unrelated, relevant])
     assert [k.path for k in kept] == ["/notes/handbook.md"]
     assert kept[0].number == 1
+
+
+def test_the_best_ranked_passage_is_given_whole_and_the_rest_cut(embedder: SentenceTransformerEmbedder) -> None:
+    question = "How long must drinking water be boiled?"
+    camp = Source(2, "/notes/camp.md", 1, 1, 0.4, HANDBOOK.replace("Drinking", "Lake"), kind="markdown")
+    first, second = SentencePruner(embedder, PruneOptions()).prune(question, [source(HANDBOOK), camp])
+    assert first.text == HANDBOOK and ELISION not in first.text  # retrieval's first choice, uncut
+    assert ELISION in second.text and "Herons" not in second.text
+    # Kept even when its sentences score far below another passage's: sentence scores are the less sure signal.
+    unrelated = Source(1, "/notes/cars.md", 1, 1, 0.4, "The van's tyres are rotated every 10,000 km.", kind="markdown")
+    kept = SentencePruner(embedder, PruneOptions()).prune(question, [unrelated, replace(source(HANDBOOK), number=2)])
+    assert [k.path for k in kept] == ["/notes/cars.md", "/notes/handbook.md"]
 
 
 def test_turned_off_the_passages_are_given_whole(embedder: SentenceTransformerEmbedder) -> None:
@@ -89,7 +102,7 @@ def test_ask_prompt_holds_only_what_bears_on_the_question(
     make_kit: Callable[..., Ragkit], tmp_path: Path, tiny_phi3: Path
 ) -> None:
     docs = write_docs(tmp_path / "docs", {"handbook.md": HANDBOOK})
-    kit = make_kit(model=str(tiny_phi3))
+    kit = make_kit(model=str(tiny_phi3), prune_keep_whole=0)  # the one passage is the best-ranked: cut it too
     kit.ingest([docs])
     plan = kit.plan_prompt("How long must drinking water be boiled before use?")
     assert plan.prompt is not None
@@ -108,7 +121,7 @@ def test_show_context_prints_the_pruned_prompt_and_no_prune_the_whole(
     docs = write_docs(tmp_path / "docs", {"handbook.md": HANDBOOK})
     assert cli("ingest", str(docs)).returncode == 0
     question = ["ask", "How long must drinking water be boiled?", "--model", str(tiny_phi3), "--max-tokens", "4"]
-    pruned = cli(*question, "--show-context")
+    pruned = cli(*question, "--show-context", env={"RAGKIT_PRUNE_KEEP_WHOLE": "0"})  # cut the one passage too
     assert pruned.returncode == 0, pruned.stderr
     context = pruned.stdout.split("what the model saw", 1)[1]
     assert "boiled for three minutes" in context and ELISION in context
