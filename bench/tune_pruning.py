@@ -34,6 +34,8 @@ class Case:
     candidates: list[Source]
     dense: list[list[float]]
     lexical: list[list[float]]
+    ranked: list[str]
+    """The retrieval results' texts before neighbouring chunks were joined (for keep_whole)."""
 
     def scores(self, lexical_weight: float) -> list[list[float]]:
         return [[d + lexical_weight * w for d, w in zip(ds, ws)] for ds, ws in zip(self.dense, self.lexical)]
@@ -44,14 +46,16 @@ def gather(kit: Ragkit, items: list[QAItem]) -> list[Case]:
     pruner = SentencePruner(kit.embedder, PruneOptions(lexical_weight=0.0))
     cases = []
     for item in items:
-        candidates = merge_neighbours(kit.search(item.question, k=kit.settings.top_k))
+        results = kit.search(item.question, k=kit.settings.top_k)
+        candidates = merge_neighbours(results)
         texts = [[p.text[u.start : u.end] for u in split_units(p.text, p.kind)] for p in candidates]
         flat = lexical_scores(item.question, [t for ts in texts for t in ts])
         lexical = []
         for ts in texts:
             lexical.append(flat[: len(ts)])
             flat = flat[len(ts) :]
-        cases.append(Case(item, candidates, pruner.scores(item.question, candidates), lexical))
+        ranked = [r.text for r in results]
+        cases.append(Case(item, candidates, pruner.scores(item.question, candidates), lexical, ranked))
     return cases
 
 
@@ -59,7 +63,11 @@ def measure(cases: list[Case], llm: LlamaCppLLM, options: PruneOptions | None) -
     tokens: list[float] = []
     found = 0
     for case in cases:
-        given = select(case.candidates, case.scores(options.lexical_weight), options) if options else case.candidates
+        if options is None:
+            given = case.candidates
+        else:
+            scores = case.scores(options.lexical_weight)
+            given = select(case.candidates, scores, options, case.ranked[: options.keep_whole])
         tokens.append(float(llm.count_tokens(passages_text(given))) if given else 0.0)
         found += any(answer_in(s.text, case.item) for s in given)
     return _percentile(tokens, 0.5), statistics.fmean(tokens), found / len(cases)

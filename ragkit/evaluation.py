@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 RUN_FORMAT = 2
+QA_RUN_FORMAT = 3
+"""Raised when what a prompt holds changes under the same settings, so saved QA runs are not reused."""
 
 
 @dataclass(frozen=True)
@@ -522,7 +524,7 @@ def evaluate_qa(
         raise DatasetError(f"{dataset.path}: the dataset has no passages", "give the documents with --corpus PATH")
     items = dataset.items[:limit] if limit else dataset.items
     tokenizer = _prompt_model(kit)
-    key = json.dumps([RUN_FORMAT, str(dataset.path), k, generate, tokenizer, _prompt_settings(kit)])
+    key = json.dumps([QA_RUN_FORMAT, str(dataset.path), k, generate, tokenizer, _prompt_settings(kit)])
     run_path = eval_folder(kit) / "runs" / f"qa-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsonl"
     done = _read_run(run_path, "n")
     records: list[dict[str, Any]] = []

@@ -604,7 +604,8 @@ class Ragkit:
         the model's tokenizer (only its vocabulary is read). `prompt` is None
         when no passage is relevant enough (`min_score`)."""
         s = self.settings
-        candidates = merge_neighbours(self.search(search_query or question, k=s.top_k, where=where))
+        ranked = self.search(search_query or question, k=s.top_k, where=where)
+        candidates = merge_neighbours(ranked)
         if not candidates:
             shown = (
                 where.describe()
@@ -618,7 +619,7 @@ class Ragkit:
             return PromptPlan(candidates, None, reason)
         llm = self.llm(on_download)
         ctx_limit = min(s.ctx, llm.n_ctx_train)
-        given = self.pruner.prune([question, search_query or question], candidates)  # a follow-up and its rewrite
+        given = self.pruner.prune([question, search_query or question], candidates, ranked)  # a follow-up, its rewrite
         prompt = build_prompt(llm, question, given, ctx_limit=ctx_limit, max_tokens=s.max_tokens, history=history)
         return PromptPlan(candidates, prompt)
 

@@ -3,8 +3,8 @@ the question, drop the rest, and drop passages far less relevant than the best.
 
 Every prompt token costs the user time (phi-3-mini evaluates 20-30 tokens/s
 on a laptop CPU), and most of a retrieved passage is not the answer. Each
-passage but the best-ranked (`keep_whole`, given whole: retrieval's first choice
-holds the answer most often) is cut into units: sentences of prose, lines of a table, whole
+passage is cut into units (but the best-ranked chunk, `keep_whole`, is given whole:
+retrieval's first choice holds the answer most often): sentences of prose, lines of a table, whole
 fenced code blocks (and blank-line-separated blocks of source code), which
 are kept or dropped whole. Units are scored against the question with what
 ragkit already has, the embedder (cosine) and term overlap weighted by
@@ -50,9 +50,9 @@ class PruneOptions:
     min_units: int = 1
     """Units each kept passage keeps at least (its best ones)."""
     keep_whole: int = 1
-    """The first passages (in retrieval order) kept whole and never dropped: retrieval's first choice holds
-    the answer most often, and sentence scores are least sure of it where the answer does not repeat the
-    question's words."""
+    """The first retrieval results given whole and never dropped (within a passage of neighbouring chunks
+    joined, that chunk only): retrieval's first choice holds the answer most often, and sentence scores are
+    least sure of it where the answer does not repeat the question's words."""
 
 
 @dataclass(frozen=True)
@@ -174,24 +174,30 @@ class SentencePruner:
             flat = flat[len(us) :]
         return result
 
-    def prune(self, question: str | Sequence[str], passages: Sequence[Source]) -> list[Source]:
+    def prune(
+        self, question: str | Sequence[str], passages: Sequence[Source], ranked: Sequence[Source] | None = None
+    ) -> list[Source]:
+        """`ranked`: the retrieval results before neighbouring chunks were joined into `passages` (by default
+        `passages` themselves); the first `keep_whole` of them are given whole."""
         if not self.options.enabled or not passages:
             return list(passages)
-        return select(passages, self.scores(question, passages), self.options)
+        whole = [r.text for r in (passages if ranked is None else ranked)[: self.options.keep_whole]]
+        return select(passages, self.scores(question, passages), self.options, whole)
 
 
-def select(passages: Sequence[Source], scores: list[list[float]], options: PruneOptions) -> list[Source]:
-    """The passages worth keeping, each cut to its best units, renumbered in rank order."""
+def select(
+    passages: Sequence[Source], scores: list[list[float]], options: PruneOptions, whole: Sequence[str] = ()
+) -> list[Source]:
+    """The passages worth keeping, each cut to its best units, renumbered in rank order; the units of the
+    `whole` texts (chunks the passages hold) are all kept, and a passage holding one is never dropped."""
     best = max((max(s) for s in scores if s), default=0.0)
     kept: list[Source] = []
-    for rank, (passage, unit_scores) in enumerate(zip(passages, scores)):
-        if rank < options.keep_whole:
-            kept.append(replace(passage, number=len(kept) + 1))
-            continue
+    for passage, unit_scores in zip(passages, scores):
         units = split_units(passage.text, passage.kind)
         if not units or not unit_scores:
             continue
-        if max(unit_scores) < best - options.passage_margin:
+        forced = _units_within(passage.text, units, whole)
+        if not forced and max(unit_scores) < best - options.passage_margin:
             continue
         chosen = {i for i, score in enumerate(unit_scores) if score >= best - options.unit_margin}
         ranked = sorted(range(len(units)), key=lambda i: -unit_scores[i])
@@ -200,8 +206,15 @@ def select(passages: Sequence[Source], scores: list[list[float]], options: Prune
             chosen.update(range(max(0, i - options.neighbours), min(len(units), i + options.neighbours + 1)))
         chosen = {i for i in chosen if not units[i].heading}
         chosen.update(_headings_over(passage.text, units, chosen))
+        chosen.update(forced)
         kept.append(replace(_cut(passage, units, sorted(chosen)), number=len(kept) + 1))
     return kept
+
+
+def _units_within(text: str, units: list[Unit], whole: Sequence[str]) -> set[int]:
+    """The units that overlap one of the `whole` texts where it stands in `text`."""
+    spans = [(start, start + len(w)) for w in whole if w and (start := text.find(w)) >= 0]
+    return {i for i, u in enumerate(units) if any(u.start < end and u.end > start for start, end in spans)}
 
 
 def _headings_over(text: str, units: list[Unit], chosen: set[int]) -> set[int]:

@@ -93,6 +93,19 @@ def test_the_best_ranked_passage_is_given_whole_and_the_rest_cut(embedder: Sente
     assert [k.path for k in kept] == ["/notes/cars.md", "/notes/handbook.md"]
 
 
+def test_of_neighbouring_chunks_joined_only_the_best_ranked_chunk_is_given_whole(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    """One long document's top chunks are often neighbours, joined into one passage: pruning must still cut it."""
+    intro = "The camp sits beside a slow river. Herons nest on the far bank in spring. Otters were seen twice."
+    water = "Drinking water must be boiled for three minutes before use. The kettle is in the kitchen tent."
+    joined = Source(1, "/notes/handbook.md", 1, 2, 0.5, intro + "\n" + water, kind="markdown")
+    best_chunk = replace(joined, text=water)  # retrieval's first result, before neighbours were joined
+    [kept] = SentencePruner(embedder, PruneOptions()).prune("How long must water be boiled?", [joined], [best_chunk])
+    assert water in kept.text and "The kettle is in the kitchen tent." in kept.text  # that chunk whole
+    assert "Herons" not in kept.text and ELISION in kept.text  # two sentences before the answer: cut
+
+
 def test_turned_off_the_passages_are_given_whole(embedder: SentenceTransformerEmbedder) -> None:
     passages = [source(HANDBOOK)]
     assert SentencePruner(embedder, PruneOptions(enabled=False)).prune("water?", passages) == passages
