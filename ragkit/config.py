@@ -126,8 +126,9 @@ class Settings:
     prune_lexical_weight: float = 0.5
     """Weight of question-word overlap beside the embedder's similarity when scoring sentences."""
     prune_keep_whole: int = 1
-    """The best-ranked passages given whole, never cut or dropped: retrieval's first choice holds the answer
-    most often, and sentence scores are least sure of it where the answer does not repeat the question."""
+    """The first retrieval results given whole, never cut or dropped (of neighbouring chunks joined, that chunk
+    only): retrieval's first choice holds the answer most often, and sentence scores are least sure of it
+    where the answer does not repeat the question."""
     chat_history_tokens: int = 1024
     """ragkit chat: earlier questions and answers kept in the prompt, newest first, up to this many tokens."""
     chat_rewrite: str = "auto"
