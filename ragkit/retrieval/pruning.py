@@ -2,11 +2,11 @@
 the question, drop the rest, and drop passages far less relevant than the best.
 
 Every prompt token costs the user time (phi-3-mini evaluates 20-30 tokens/s
-on a laptop CPU), and most of a retrieved passage is not the answer. Each
-passage is cut into units (but the best-ranked chunk, `keep_whole`, is given whole:
-retrieval's first choice holds the answer most often): sentences of prose, lines of a table, whole
-fenced code blocks (and blank-line-separated blocks of source code), which
-are kept or dropped whole. Units are scored against the question with what
+on a laptop CPU), and most of a retrieved passage is not the answer. The
+best-ranked chunk is given whole (`keep_whole`: retrieval's first choice
+holds the answer most often); the rest is cut into units: sentences of
+prose, lines of a table, whole fenced code blocks (and blank-line-separated
+blocks of source code), which are kept or dropped whole. Units are scored against the question with what
 ragkit already has, the embedder (cosine) and term overlap weighted by
 rarity among the candidates; the best units, with `neighbours` on each side
 to read naturally, are kept in document order, with an elision mark where
