@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from ragkit.errors import NoMatchError, RagkitError
+from ragkit.languages import spaced_characters
 
 if TYPE_CHECKING:
     from ragkit.kit import Ragkit
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 RUN_FORMAT = 2
-QA_RUN_FORMAT = 3
+QA_RUN_FORMAT = 4
 """Raised when what a prompt holds changes under the same settings, so saved QA runs are not reused."""
 
 
@@ -205,11 +206,20 @@ def mrr_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD's normalization: lower case, no punctuation, articles or extra spaces."""
+    """SQuAD's normalization: lower case, no punctuation, articles or extra spaces; and, as CMRC 2018's
+    evaluation does, characters of scripts without spaces (Chinese, Japanese...) each a word of their own
+    and their full-width punctuation dropped, so containment and F1 work where words have no spaces."""
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in string.punctuation)
+    text = "".join(ch for ch in text if ch not in string.punctuation and ch not in _WIDE_PUNCTUATION)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+    return " ".join(spaced_characters(text).split())
+
+
+# CJK punctuation and full-width forms of ASCII punctuation (English text's curly quotes are kept, as SQuAD's
+# own normalization keeps them).
+_WIDE_PUNCTUATION = frozenset(
+    "。，、；：？！…—·《》〈〉「」『』【】〔〕（）＂＃＄％＆＇＊＋，－．／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｡｢｣､･〜"
+)
 
 
 def exact_match(prediction: str, answers: tuple[str, ...]) -> float:

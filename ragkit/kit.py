@@ -528,6 +528,11 @@ class Ragkit:
         if self._checked_keywords:
             return
         self._checked_keywords = True
+        manifest = Manifest(self.index_dir / "manifest.sqlite3")
+        try:
+            manifest.upgrade_keywords(self.settings.index)  # an index tokenized before bigrams, once
+        finally:
+            manifest.close()
         missing = self.keywords.missing()
         if missing:
             log.warning(

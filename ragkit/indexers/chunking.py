@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragkit.indexers.base import Block, Document
+from ragkit.languages import CLOSERS, FULL_STOPS, UNSPACED_CHAR, UNSPACED_SENTENCE_END
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+# Sentences end at . ! ? ; : before a space, and at 。！？； (closing quotes included) with no space after.
+_SENTENCE_END = re.compile(rf"(?<=[.!?;:])\s+|{UNSPACED_SENTENCE_END}")
 HEADING_SEPARATOR = " > "
 # Markdown links and images: the embedder sees the link text, not the URL. URLs are a
 # quarter of all word pieces in FastAPI's docs and carry little meaning for a sentence
@@ -32,6 +34,16 @@ _LINK_KINDS = frozenset({"markdown", "notebook"})
 def strip_link_targets(text: str) -> str:
     """`[the docs](https://x.y/z)` -> `the docs`; reference definitions dropped."""
     return _MD_REFERENCE.sub("", _MD_LINK.sub(lambda m: m.group(2), text))
+
+
+def _unspaced_join(before: str, after: str) -> bool:
+    """Two pieces of one line of Chinese or Japanese join without a space (they were cut at a 。)."""
+    return (
+        bool(before)
+        and bool(after)
+        and bool(UNSPACED_CHAR.match(after[0]))
+        and (before[-1] in FULL_STOPS + CLOSERS or bool(UNSPACED_CHAR.match(before[-1])))
+    )
 
 
 def _same(text: str) -> str:
@@ -231,7 +243,7 @@ class Chunker:
         parts, embeds = [head.text], [head.embed]
         for prev, piece in zip(group, group[1:]):
             gap = piece.start_line - prev.end_line
-            separator = " " if gap <= 0 else "\n" * min(gap, 2)
+            separator = ("" if _unspaced_join(prev.text, piece.text) else " ") if gap <= 0 else "\n" * min(gap, 2)
             parts += [separator, piece.text]
             embeds += [separator, piece.embed]
         text, embedded = "".join(parts), "".join(embeds)

@@ -11,6 +11,7 @@ index always matches the manifest exactly, whatever kills an ingest."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -20,8 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragkit.errors import IndexFormatError, IndexLockedError
+from ragkit.languages import keyword_text
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
+KEYWORD_ANALYZER = "bigrams-1"
+"""How the keyword index's text is tokenized (see ragkit.languages.keyword_text), kept in `meta`: an
+index tokenized otherwise has its keyword rows rewritten once, from the text they hold (no re-embedding)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -115,6 +122,34 @@ class Manifest:
     def close(self) -> None:
         self._db.close()
 
+    def upgrade_keywords(self, index_name: str) -> int:
+        """Bring the keyword index to today's tokenizer: rows holding text without spaces (Chinese,
+        Japanese, Thai...) were one token per run before bigrams; they are tokenized again from the text
+        they hold, in one transaction. Returns the rows rewritten (0 when the index is already current)."""
+        if self.get_meta("keyword_analyzer") == KEYWORD_ANALYZER:
+            return 0
+        with self.transaction():
+            if self.get_meta("keyword_analyzer") == KEYWORD_ANALYZER:  # another process was first
+                return 0
+            stale = [
+                (rowid, body)
+                for rowid, body in self._db.execute("SELECT rowid, body FROM chunks_fts")
+                if not body.isascii()  # NFKC and bigrams leave ASCII as it is
+            ]
+            rewritten = [(rowid, keyword_text(body)) for rowid, body in stale]
+            rewritten = [(rowid, new) for (rowid, new), (_, old) in zip(rewritten, stale) if new != old]
+            if rewritten:
+                log.warning(
+                    "index %r: re-tokenizing %d keyword-index chunks for text without spaces (Chinese, Japanese,"
+                    " Thai...); nothing is re-embedded",
+                    index_name, len(rewritten),
+                )  # fmt: skip
+            for rowid, body in rewritten:
+                self._db.execute("DELETE FROM chunks_fts WHERE rowid=?", (rowid,))
+                self._db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (rowid, body))
+            self.set_meta("keyword_analyzer", KEYWORD_ANALYZER)
+        return len(rewritten)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self._db.execute("BEGIN IMMEDIATE")
@@ -196,7 +231,9 @@ class Manifest:
             cursor = self._db.execute(
                 "INSERT INTO chunks (id, path, text, meta) VALUES (?, ?, ?, ?)", (chunk.id, path, chunk.text, meta)
             )
-            self._db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cursor.lastrowid, chunk.embed_text))
+            self._db.execute(
+                "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cursor.lastrowid, keyword_text(chunk.embed_text))
+            )
 
     def _delete_chunk_rows(self, rowids: list[int]) -> None:
         for i in range(0, len(rowids), 500):

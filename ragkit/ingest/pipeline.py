@@ -309,6 +309,7 @@ class Ingestor:
         with IndexLock(self.index_dir, self.index_name):
             manifest = Manifest(self.index_dir / "manifest.sqlite3")
             try:
+                manifest.upgrade_keywords(self.index_name)
                 with contextlib.suppress(_Stopped):
                     self._run(roots, manifest, report, progress)
                 report.stopped = self._cancel.cancelled

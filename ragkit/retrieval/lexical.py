@@ -1,5 +1,6 @@
 """The keyword side of hybrid search: BM25 over the chunks the manifest
-holds, with SQLite's FTS5 (Porter stemming, diacritics folded). Ingest
+holds, with SQLite's FTS5 (Porter stemming, diacritics folded; text without
+spaces as character bigrams, see ragkit.languages). Ingest
 writes it in the same transactions as the manifest (see `Manifest`), so it
 needs no sync of its own and survives a killed ingest like the manifest does.
 It is a file on the local disk even when vectors live on a Chroma server."""
@@ -7,12 +8,13 @@ It is a file on the local disk even when vectors live on a Chroma server."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+
+from ragkit.languages import keyword_tokens
 
 # Words too common to say what a question is about; dropping them from the
 # query changes BM25's ranking little (their IDF is near zero) and makes it faster.
@@ -24,7 +26,6 @@ STOPWORDS = frozenset(
     themselves then there these they this those through to too under until up very was we were what when where which
     while who whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
 )
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class KeywordHit:
 
 
 def query_words(query: str) -> list[str]:
-    """The question's distinct words, stopwords dropped (unless that leaves none)."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    """The question's distinct words as the keyword index has them (runs of Chinese, Japanese, Thai...
+    as character bigrams: see ragkit.languages), stopwords dropped (unless that leaves none)."""
+    words = list(dict.fromkeys(keyword_tokens(query)))
     return [w for w in words if w not in STOPWORDS] or words
 
 

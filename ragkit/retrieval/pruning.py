@@ -25,15 +25,19 @@ import numpy as np
 
 from ragkit.answers import Source
 from ragkit.embedders import Embedder
+from ragkit.languages import UNSPACED_SENTENCE_END, keyword_tokens
 from ragkit.retrieval.lexical import query_words
 
 ELISION = "…"
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 # A sentence ends at . ! ? (maybe followed by a closing quote or bracket) before
-# whitespace and an opening capital, digit, quote or bracket.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# whitespace and an opening capital, digit, quote or bracket; in Chinese and Japanese
+# at 。！？； (and … runs), closing quotes included, with or without a space after.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])"
+    rf"|{UNSPACED_SENTENCE_END}"
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def _stem(word: str) -> str:
 
 
 def _terms(text: str) -> set[str]:
-    return {_stem(w.lower()) for w in _WORD.findall(text)}
+    return {_stem(w) for w in keyword_tokens(text)}
 
 
 def lexical_scores(question: str, texts: Sequence[str]) -> list[float]:
