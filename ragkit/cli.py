@@ -1095,13 +1095,13 @@ def models_list(data_dir: DataDirOpt = None, debug: DebugOpt = False, as_json: J
             rows.append({"name": spec.name, "default": spec.name == DEFAULT_MODEL, "params": spec.params,
                          "context": spec.context, "size_gb": round(spec.size_bytes / 1e9, 2), "repo": spec.repo_id,
                          "file": spec.filename, "supported": spec.supported, "on_disk": on_disk, "status": status,
-                         "note": spec.note})  # fmt: skip
+                         "note": spec.note, "languages": spec.languages})  # fmt: skip
         standin = _standin_installed()
         if as_json:
             out.print_json(json.dumps({"models": rows, "standin_installed": standin}))
             return
         table = Table(title="phi-3 models")
-        for column in ("name", "params", "context", "size", "status", "note"):
+        for column in ("name", "params", "context", "languages", "size", "status", "note"):
             table.add_column(column, overflow="fold")
         for row in rows:
             status = row["status"]
@@ -1110,6 +1110,7 @@ def models_list(data_dir: DataDirOpt = None, debug: DebugOpt = False, as_json: J
                 row["name"] + (" (default)" if row["default"] else ""),
                 row["params"],
                 f"{row['context'] // 1024}K",
+                row["languages"],
                 f"{row['size_gb']:.1f} GB" if row["size_gb"] else "-",
                 f"[{style}]{escape(status)}[/]",
                 escape(row["note"]),

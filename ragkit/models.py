@@ -37,6 +37,8 @@ class ModelSpec:
     """Memory to load it with a 4K context."""
     supported: bool = True
     note: str = ""
+    languages: str = "mostly English"
+    """What its model card says it was trained for: "multilingual" models answer well in other languages."""
 
 
 DEFAULT_MODEL = "phi-3-mini-128k"
@@ -55,6 +57,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "phi-3.5-mini", "bartowski/Phi-3.5-mini-instruct-GGUF", "Phi-3.5-mini-instruct-Q4_K_M.gguf",
             2_393_000_000, None, 131072, "3.8B", 4.0, note="multilingual update of phi-3-mini",
+            languages="multilingual",
         ),
         ModelSpec(
             "phi-3-medium-128k", "bartowski/Phi-3-medium-128k-instruct-GGUF", "Phi-3-medium-128k-instruct-Q4_K_M.gguf",
@@ -62,7 +65,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "phi-3-small-128k", "microsoft/Phi-3-small-128k-instruct", "", 0, None, 131072, "7B", 0.0,
-            supported=False,
+            supported=False, languages="multilingual",
             note=(
                 "not supported: llama.cpp has no phi-3-small architecture"
                 " (block-sparse attention, tiktoken vocabulary)"

@@ -155,8 +155,11 @@ def test_models_list_shows_registry_and_phi3_small_unsupported(cli: Cli) -> None
     assert {"phi-3-mini-4k", "phi-3.5-mini", "phi-3-medium-128k"} <= set(models)
     assert not models["phi-3-small-128k"]["supported"]
     assert "llama.cpp" in models["phi-3-small-128k"]["note"]
+    # Which models answer well in other languages: phi-3-mini is mostly English, phi-3.5-mini multilingual.
+    assert models["phi-3-mini-128k"]["languages"] == "mostly English"
+    assert models["phi-3.5-mini"]["languages"] == "multilingual"
     table = cli("models", "list")
-    assert "not supported" in table.stdout
+    assert "not supported" in table.stdout and "multilingual" in table.stdout
 
 
 def test_debug_shows_the_traceback(cli: Cli, tiny_phi3: Path) -> None:
