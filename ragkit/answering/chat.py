@@ -15,6 +15,7 @@ from ragkit.answering.prompting import render_task, stops_for
 from ragkit.answers import Answer, AnswerStream, Source
 from ragkit.cancel import CancelToken
 from ragkit.kit import Ragkit
+from ragkit.languages import UNSPACED_SENTENCE_END, has_unspaced, keyword_tokens
 from ragkit.retrieval.filters import Where
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ _REFERRING = re.compile(
     r"one|ones|same|former|latter|above|else|also|too|more|again)\b|^(and|but|or|so|what about|how about)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+# The same in Chinese: pronouns and "what about ...".
+_REFERRING_ZH = re.compile(r"[它他她其]|这个|那个|这些|那些|这里|那里|还有|那么|呢[？?]?$")
 _STOP_TEXT = (
     "a an the and or but of to in on for with is are was were be been do does did how what when where why "
     "which who whom whose it its this that these those there then i you he she we they me him her us them "
@@ -178,14 +180,15 @@ class Chat:
 
 
 def _leans_on_context(question: str) -> bool:
-    words = _WORD.findall(question)
-    return len(words) <= 3 or bool(_REFERRING.search(question.strip()))
+    words = keyword_tokens(question)  # Chinese and Japanese as character bigrams
+    referring = _REFERRING.search(question.strip()) or _REFERRING_ZH.search(question.strip())
+    return len(words) <= 3 or bool(referring)
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP_WORDS and len(w) > 2}
+    return {w for w in keyword_tokens(text) if w not in _STOP_WORDS and (len(w) > 2 or has_unspaced(w))}
 
 
 def _first_sentence(text: str, limit: int = 300) -> str:
-    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    first = re.split(rf"(?<=[.!?])\s|{UNSPACED_SENTENCE_END}", text.strip(), maxsplit=1)[0]
     return first[:limit]

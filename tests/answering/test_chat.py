@@ -64,6 +64,23 @@ def test_the_model_rewrites_only_follow_ups_that_lean_on_the_conversation(
     assert not _leans_on_context("How long are database backups kept?")
 
 
+def test_chinese_follow_ups_are_rewritten_and_standalone_chinese_questions_are_not(
+    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+) -> None:
+    llm = ScriptedRewriteLLM(tiny_phi3)
+    kit = make_kit(llm=llm, max_tokens=8, min_score=0.0)
+    kit.ingest([docs])
+    chat = Chat(kit)  # rewrite = auto
+    chat.ask("谁负责这个服务的密钥轮换？")
+    # A whole question stands alone: no rewrite asked of the model (Chinese had no "words" before).
+    assert chat.standalone_query("数据库备份保存多少天？") == "数据库备份保存多少天？"
+    assert not _leans_on_context("数据库备份保存多少天？")
+    # A follow-up leaning on the chat is rewritten, and a rewrite sharing the chat's words is kept.
+    assert _leans_on_context("它多久轮换一次？") and _leans_on_context("那存储配额呢？")
+    llm.rewrite = "服务的密钥多久轮换一次"
+    assert chat.standalone_query("它多久轮换一次？") == llm.rewrite
+
+
 def test_history_is_trimmed_to_its_token_budget(chat_kit: Ragkit) -> None:
     chat = Chat(chat_kit, rewrite="off", history_tokens=60)
     for question in ("how often are API keys rotated?", "who owns the service?", "what is the storage quota?"):
