@@ -48,13 +48,22 @@ def test_history_is_in_the_prompt_and_follow_ups_are_searched_standalone(chat_ki
     assert "how often are API keys" not in chat.ask_stream("storage quota?").prompt
 
 
-def test_the_model_rewrites_only_follow_ups_that_lean_on_the_conversation(
-    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
-) -> None:
-    llm = ScriptedRewriteLLM(tiny_phi3)
-    kit = make_kit(llm=llm, max_tokens=8, min_score=0.0)
+@pytest.fixture
+def rewrite_llm(tiny_phi3: Path) -> ScriptedRewriteLLM:
+    return ScriptedRewriteLLM(tiny_phi3)
+
+
+@pytest.fixture
+def auto_chat(make_kit: Callable[..., Ragkit], docs: Path, rewrite_llm: ScriptedRewriteLLM) -> Chat:
+    kit = make_kit(llm=rewrite_llm, max_tokens=8, min_score=0.0)
     kit.ingest([docs])
-    chat = Chat(kit)  # rewrite = auto
+    return Chat(kit)  # rewrite = auto
+
+
+def test_the_model_rewrites_only_follow_ups_that_lean_on_the_conversation(
+    auto_chat: Chat, rewrite_llm: ScriptedRewriteLLM
+) -> None:
+    chat, llm = auto_chat, rewrite_llm
     chat.ask("Who owns the service?")
     assert chat.standalone_query("What is the storage quota?") == "What is the storage quota?"  # stands alone
     assert chat.standalone_query("and how often are its keys rotated?") == llm.rewrite
@@ -65,12 +74,9 @@ def test_the_model_rewrites_only_follow_ups_that_lean_on_the_conversation(
 
 
 def test_chinese_follow_ups_are_rewritten_and_standalone_chinese_questions_are_not(
-    make_kit: Callable[..., Ragkit], docs: Path, tiny_phi3: Path
+    auto_chat: Chat, rewrite_llm: ScriptedRewriteLLM
 ) -> None:
-    llm = ScriptedRewriteLLM(tiny_phi3)
-    kit = make_kit(llm=llm, max_tokens=8, min_score=0.0)
-    kit.ingest([docs])
-    chat = Chat(kit)  # rewrite = auto
+    chat, llm = auto_chat, rewrite_llm
     chat.ask("谁负责这个服务的密钥轮换？")
     # A whole question stands alone: no rewrite asked of the model (Chinese had no "words" before).
     assert chat.standalone_query("数据库备份保存多少天？") == "数据库备份保存多少天？"
