@@ -4,12 +4,13 @@
 
 Uses the indexes `ragkit eval` builds for the shared SQuAD half
 (squad/dev-v1.1-even-articles.json) and the Paul Graham set (with its essay as
-corpus); run those evals first. Each question is searched once, as `ask`
-searches (top_k, neighbours joined), each unit of each passage is scored once,
-and then every setting is applied offline with ragkit's own `select`: context
-tokens are counted with TOKENIZER (e.g. llama.cpp's models/ggml-vocab-phi-3.gguf,
-phi-3's real tokenizer, vocabulary only), answer-in-context as `ragkit eval`
-counts it. Tune on these two sets only; report on others.
+corpus), and with `--sets cmrc` the Chinese CMRC 2018 trial set; run those
+evals first. Each question is searched once, as `ask` searches (top_k,
+neighbours joined), each unit of each passage is scored once, and then every
+setting is applied offline with ragkit's own `select`: context tokens are
+counted with TOKENIZER (e.g. llama.cpp's models/ggml-vocab-phi-3.gguf, phi-3's
+real tokenizer, vocabulary only), answer-in-context as `ragkit eval` counts
+it. Tune on these sets only; report on others.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--keep-whole", default="0,1", help="First passages kept whole (comma-separated).")
     parser.add_argument("--unit-margins", default="0.4,0.5,0.6")
     parser.add_argument("--passage-margins", default="0.3,0.4,0.5")
+    parser.add_argument("--sets", default="squad,paul_graham", help="Of squad, paul_graham, cmrc (comma-separated).")
     args = parser.parse_args()
     llm = LlamaCppLLM(args.model)
     sets = {
@@ -92,10 +94,12 @@ def main() -> None:
             "eval-rag_dataset_unofficial_44q",
             args.data / "paul_graham" / "rag_dataset_unofficial_44q.json",
         ),
+        "cmrc": ("eval-cmrc2018_trial", args.data / "cmrc2018" / "cmrc2018_trial.json"),
     }
-    for name, (index, path) in sets.items():
+    for name in args.sets.split(","):
+        index, path = sets[name]
         kit = Ragkit(index=index, data_dir=args.data_dir, offline=True, rerank="off", model=str(args.model))
-        items = load_qa(path).items[:: args.every if name == "squad" else 1][: args.limit]
+        items = load_qa(path).items[:: args.every if name != "paul_graham" else 1][: args.limit]
         cases = gather(kit, items)
         p50, mean, aic = measure(cases, llm, None)
         print(f"{name} ({len(items)} questions) off: p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}", flush=True)

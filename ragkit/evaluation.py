@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from ragkit.errors import NoMatchError, RagkitError
-from ragkit.languages import spaced_characters
+from ragkit.languages import has_unspaced, spaced_characters
 
 if TYPE_CHECKING:
     from ragkit.kit import Ragkit
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 RUN_FORMAT = 2
-QA_RUN_FORMAT = 4
+QA_RUN_FORMAT = 5
 """Raised when what a prompt holds changes under the same settings, so saved QA runs are not reused."""
 
 
@@ -250,12 +250,21 @@ def contains_answer(text: str, item: QAItem) -> bool:
 
 def _covers_a_context(normalized: str, item: QAItem) -> bool:
     """Most (60 %) of the words of one of the item's reference contexts are in the normalized text."""
-    words = set(normalized.split())
+    words = _coverage_terms(normalized)
     for context in item.contexts:
-        gold = set(normalize_answer(context).split())
+        gold = _coverage_terms(normalize_answer(context))
         if gold and len(gold & words) / len(gold) >= 0.6:
             return True
     return False
+
+
+def _coverage_terms(normalized: str) -> set[str]:
+    """The words of a normalized text; characters of scripts without spaces as adjacent pairs (most of a
+    Chinese paragraph's single characters are in almost any other Chinese text)."""
+    tokens = normalized.split()
+    terms = {t for t in tokens if not (len(t) == 1 and has_unspaced(t))}
+    terms.update(a + b for a, b in zip(tokens, tokens[1:]) if len(a) == len(b) == 1 and has_unspaced(a + b))
+    return terms
 
 
 def answer_in(text: str, item: QAItem) -> bool:

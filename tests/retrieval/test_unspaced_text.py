@@ -131,5 +131,10 @@ def test_eval_scores_chinese_answers_by_character() -> None:
     assert not contains_answer("由谷歌发布。", name)
     assert normalize_answer("《三体》，刘慈欣。") == "三 体 刘 慈 欣"
     assert token_f1("刘慈欣", ("刘慈欣著",)) == pytest.approx(2 * 1.0 * 0.75 / 1.75)
+    # A free-form answer is judged by how much of its reference context a passage holds: for Chinese by
+    # character pairs, since another paragraph shares most of its single characters.
+    free = QAItem("公园在哪里？", ("在曼谷市中心，靠近火车站",), ("乍都节公园位于泰国的首都曼谷的乍都节县。",))
+    assert contains_answer("乍都节公园位于泰国的首都曼谷的乍都节县，是一处公众游园地。", free)
+    assert not contains_answer("曼谷是泰国的首都，公园位于县城，节日都热闹。", free)  # 93 % of its characters
     # English is scored as before.
     assert normalize_answer("The Denver Broncos!") == "denver broncos"
