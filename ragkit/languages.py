@@ -90,3 +90,29 @@ def script_share(text: str) -> float:
     if not letters:
         return 0.0
     return sum(1 for _ in UNSPACED_CHAR.finditer(text)) / letters
+
+
+# -- which language a text is in --------------------------------------------------------------------------------
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+# py3langid's regional varieties, counted with their language (a Wu or Cantonese page is Chinese to a
+# user choosing an embedding model); "zxx": no linguistic content.
+_FOLDED = {"wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "nn": "no", "uzs": "uz", "zxx": ""}
+
+
+def detect_language(text: str, sample_chars: int = 3000) -> str:
+    """The main language of a text as an ISO 639-1 code ("en", "zh", "fr"...), or "" when there are too
+    few letters to tell. py3langid (langid.py's maintained fork: 97 languages, a small naive Bayes model,
+    numpy only) reads a sample from the start and the middle, letters only, so numbers and markup do not
+    sway it."""
+    if len(text) > sample_chars:
+        half = sample_chars // 2
+        middle = len(text) // 2
+        text = text[:half] + " " + text[middle : middle + half]
+    letters = " ".join(_LETTERS.findall(text))
+    if len(letters) < 40 and not (has_unspaced(letters) and len(letters) >= 12):
+        return ""
+    import py3langid
+
+    language, _score = py3langid.classify(letters)
+    return _FOLDED.get(str(language), str(language))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
+from ragkit.embedding_models import canonical_model_id
 from ragkit.errors import IndexFormatError, IndexLockedError, RagkitError
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ class ChromaStore:
         self._collection = collection
         self.location = location
         self.embed_runtime = "torch"
+        self.embed_model: str | None = None
         """What embedded this collection's vectors ("torch" for collections made before it was recorded)."""
 
     @staticmethod
@@ -159,12 +161,13 @@ class ChromaStore:
         path: Path | None,
         url: str | None,
         name: str,
-        embed_model: str,
+        embed_model: str | None,
         create: bool,
         embed_runtime: str | None = None,
     ) -> ChromaStore:
-        """`embed_runtime`: what embeds the vectors (e.g. "onnx-int8"), recorded when the collection is
-        created and checked when given: an index's vectors all come from one runtime."""
+        """`embed_model` and `embed_runtime` (what embeds the vectors, e.g. "onnx-int8") are recorded when
+        the collection is created and checked when given: an index's vectors all come from one model and
+        one runtime. Opening to read, None takes whatever the index records."""
         import chromadb
 
         settings = chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
@@ -200,7 +203,7 @@ class ChromaStore:
                 raise EmptyIndexError(f"index at {location} is empty", "run: ragkit ingest PATH") from exc
             raise _open_error(location, exc) from exc
         stored_model = (collection.metadata or {}).get("embed_model")
-        if stored_model and stored_model != embed_model:
+        if embed_model and stored_model and canonical_model_id(stored_model) != canonical_model_id(embed_model):
             raise IndexFormatError(
                 f"index at {location} was built with embedding model {stored_model!r}, not {embed_model!r}",
                 f"set embed_model = {stored_model!r}, or rebuild with ragkit ingest --reindex PATH",
@@ -213,6 +216,7 @@ class ChromaStore:
             )
         store = cls(collection, location)
         store.embed_runtime = stored_runtime
+        store.embed_model = str(stored_model or embed_model or "") or None
         return store
 
     @staticmethod

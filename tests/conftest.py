@@ -86,6 +86,10 @@ class CountingEmbedder:
         self.embedded.extend(texts)
         return self.inner.embed(texts)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed_queries(texts)
+
 
 @pytest.fixture
 def counting(embedder: SentenceTransformerEmbedder) -> CountingEmbedder:

@@ -61,6 +61,7 @@ _ADDED_COLUMNS = (
     ("failures", "mtime_ns", "INTEGER NOT NULL DEFAULT -1"),
     ("failures", "signature", "TEXT NOT NULL DEFAULT ''"),
     ("files", "ocr_pages", "INTEGER NOT NULL DEFAULT 0"),
+    ("files", "language", "TEXT NOT NULL DEFAULT ''"),  # ISO 639-1; '' for code, too little text, older indexes
 )
 
 
@@ -208,15 +209,16 @@ class Manifest:
         chunks: Sequence[ChunkRow],
         ocr_pages: int = 0,
         pending: Sequence[str] = (),
+        language: str = "",
     ) -> None:
         """Record a file as indexed with exactly these chunks (call inside a transaction);
         `pending` are stale ids still to be deleted from the vector store."""
         chunk_ids = [c.id for c in chunks]
         self._db.execute(
             "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256, signature, kind, chunk_ids, pending_ids,"
-            " ingested_at, ocr_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ingested_at, ocr_pages, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (path, size, mtime_ns, sha256, signature, kind, json.dumps(chunk_ids), json.dumps(list(pending)),
-             time.time(), ocr_pages),
+             time.time(), ocr_pages, language),
         )  # fmt: skip
         self._db.execute("DELETE FROM failures WHERE path=?", (path,))
         self._bump_generation()
@@ -288,6 +290,15 @@ class Manifest:
 
     def ocr_pages(self) -> int:
         return int(self._db.execute("SELECT coalesce(sum(ocr_pages), 0) FROM files").fetchone()[0])
+
+    def languages(self) -> dict[str, tuple[int, int]]:
+        """Files and chunks per detected language ('' for files with none: code, little text, older indexes),
+        most chunks first."""
+        rows = self._db.execute(
+            "SELECT language, count(*), coalesce(sum(json_array_length(chunk_ids)), 0) FROM files"
+            " GROUP BY language ORDER BY 3 DESC, 1"
+        )
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
     def chunk_count(self) -> int:
         row = self._db.execute("SELECT coalesce(sum(json_array_length(chunk_ids)), 0) FROM files").fetchone()

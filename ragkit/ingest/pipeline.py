@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from ragkit.cancel import CancelToken
 from ragkit.errors import DocumentError, RagkitError
 from ragkit.indexers import BUILTIN, INDEXER_VERSION, FoundFile, Loaders, WalkRules, walk
+from ragkit.indexers.base import Document
 from ragkit.indexers.chunking import HEADING_SEPARATOR, Chunk, Chunker
 from ragkit.indexers.sandbox import ParserPool
 from ragkit.ingest.manifest import ChunkRow, Failure, FileRecord, IndexLock, Manifest
+from ragkit.languages import detect_language
 
 if TYPE_CHECKING:
     from ragkit.embedders import Embedder
@@ -91,6 +93,10 @@ class IngestReport:
     """Paths of the files indexed again because they changed."""
     removed: list[str] = field(default_factory=list)
     """Paths of the files that left the index (deleted or moved away)."""
+    embed_model: str = ""
+    """The embedding model of the index (embed_model = "auto" chooses it for a new index)."""
+    language_warning: str | None = None
+    """One line when the index's embedding model does not suit the languages of its text, naming the fix."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +125,7 @@ class _FileWork:
     chunks: list[Chunk]
     old: FileRecord | None
     ocr_pages: int = 0
+    language: str = ""
 
     @cached_property
     def committed_ids(self) -> set[str]:
@@ -191,6 +198,28 @@ class IndexStatus:
     """Files of types ragkit does not read under the ingested folders, by suffix."""
     ocr_pages: int = 0
     """Pages and images whose indexed text came from OCR."""
+    files_by_language: dict[str, int] = field(default_factory=dict)
+    """Files per detected language (ISO 639-1), most chunks first; "" for code, files with little text and
+    files indexed before languages were detected."""
+    chunks_by_language: dict[str, int] = field(default_factory=dict)
+    embed_model: str | None = None
+    """The model that embedded the index."""
+    language_warning: str | None = None
+    """One line when an English-only model embeds an index largely in other languages, naming the fix."""
+
+
+def document_language(doc: Document) -> str:
+    """The language of a parsed document's prose ("" for source code, whose words are identifiers)."""
+    if doc.kind == "code":
+        return ""
+    sample: list[str] = []
+    size = 0
+    for block in doc.blocks:  # the first few thousand characters are plenty
+        sample.append(block.text)
+        size += len(block.text)
+        if size > 6000:
+            break
+    return detect_language("\n".join(sample))
 
 
 def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus:
@@ -210,6 +239,8 @@ def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus
         interrupted = sum(1 for r in manifest.files().values() if r.pending_ids)
         unsupported = manifest.unread_by_suffix()
         ocr_pages = manifest.ocr_pages()
+        languages = manifest.languages()
+        embed_model = manifest.get_meta("embed_model")
     finally:
         manifest.close()
     size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
@@ -226,6 +257,9 @@ def index_status(index_dir: Path, index_name: str, location: str) -> IndexStatus
         interrupted_files=interrupted,
         unsupported=unsupported,
         ocr_pages=ocr_pages,
+        files_by_language={lang: files for lang, (files, _) in languages.items()},
+        chunks_by_language={lang: chunks for lang, (_, chunks) in languages.items()},
+        embed_model=embed_model,
     )
 
 
@@ -552,7 +586,8 @@ class Ingestor:
         except Exception as exc:  # a bug met on this file's text: it is skipped, the ingest goes on
             log.warning("%s: %s", f.path, exc, exc_info=True)
             return _Failed(f, f"{exc.__class__.__name__} while chunking: {' '.join(str(exc).split())[:160]}")
-        return _FileWork(f, sha, self.signature(f.path), doc.kind, doc.has_lines, chunks, old, doc.ocr_pages)
+        language = document_language(doc)
+        return _FileWork(f, sha, self.signature(f.path), doc.kind, doc.has_lines, chunks, old, doc.ocr_pages, language)
 
     def _flush(
         self,
@@ -649,6 +684,7 @@ class Ingestor:
                     chunks=file_rows,
                     ocr_pages=work.ocr_pages,
                     pending=stale.get(str(work.found.path), ()),
+                    language=work.language,
                 )
         # Old chunks leave the store only after the commit, so a search running
         # meanwhile sees each file wholly old or wholly new (it keeps committed ids

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ragkit.answers import Source
-from ragkit.embedders import Embedder
+from ragkit.embedders import Embedder, embed_queries
+from ragkit.embedding_models import cosine_floor
 from ragkit.languages import UNSPACED_SENTENCE_END, keyword_tokens
 from ragkit.retrieval.lexical import query_words
 
@@ -165,10 +166,12 @@ class SentencePruner:
         texts = [p.text[u.start : u.end] for p, us in zip(passages, units) for u in us]
         if not texts:
             return [[] for _ in passages]
-        vectors = self.embedder.embed([*queries, *texts])
+        query_vectors = embed_queries(self.embedder, queries)
+        unit_vectors = self.embedder.embed(texts)
+        floor = cosine_floor(self.embedder.model_id)
         combined = np.full(len(texts), -np.inf)
         for number, query in enumerate(queries):
-            dense = (vectors[len(queries) :] @ vectors[number]).astype(float)
+            dense = ((unit_vectors @ query_vectors[number]).astype(float) - floor) / (1.0 - floor)
             lexical = np.asarray(lexical_scores(query, texts))
             combined = np.maximum(combined, dense + self.options.lexical_weight * lexical)
         flat = combined.tolist()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ragkit.embedders import embed_queries
 from ragkit.retrieval.lexical import KeywordIndex
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class Retriever:
             keyword_future = self._pool.submit(self.keywords.search, query, depth, paths, opt.bm25_max_postings)
         dense: list[Hit] = []
         if opt.mode in ("hybrid", "dense"):
-            query_vector = self.embedder.embed([query])[0]
+            query_vector = embed_queries(self.embedder, [query])[0]
             where = None if paths is None else {"path": {"$in": sorted(paths)}}
             try:
                 stored = self.open_store().query(query_vector, depth, where=where, with_vectors=need_vectors)
