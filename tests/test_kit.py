@@ -67,6 +67,23 @@ def test_phi3_prompt_uses_the_gguf_chat_template_and_numbers_passages(
     assert prompt.tokens == llm.count_tokens(prompt.text)
 
 
+def test_a_base_model_stops_where_its_follow_up_prompt_marks_a_turn(
+    make_kit: Callable[..., Ragkit], docs: Path, standin: Path
+) -> None:
+    # The stand-in (no chat template) answering a follow-up through ragkit serve went on with a made-up
+    # conversation, "(Later in this conversation: User: ...": every turn marker of its prompt is a stop.
+    kit = make_kit()
+    kit.ingest([docs])
+    history = [{"role": "user", "content": "How are keys rotated?"}, {"role": "assistant", "content": "Every 45 days."}]
+    prompt = build_prompt(
+        LlamaCppLLM(standin), "And the grace period?", kit.search("grace period", k=2), ctx_limit=4096,
+        max_tokens=256, history=history,
+    )  # fmt: skip
+    assert "\nUser: How are keys rotated?" in prompt.text and "(Earlier in this conversation:" in prompt.text
+    for marker in ("\nUser:", "\nAssistant:", "\nQuestion:", "(Later in this conversation", "(Earlier in this"):
+        assert any(stop.startswith(marker) or marker.startswith(stop) for stop in prompt.stop), marker
+
+
 def test_passages_are_packed_to_the_token_budget(
     make_kit: Callable[..., Ragkit], tmp_path: Path, tiny_phi3: Path
 ) -> None:

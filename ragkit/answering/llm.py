@@ -130,9 +130,8 @@ class LlamaCppLLM:
         self.prefix_cache = PrefixCache(prefix_cache_dir) if prefix_cache_dir else None
         self._llama: Any = None
         self._plan: ContextPlan | None = None
-        self._cancel: CancelToken | None = None
         self._turns = TurnQueue()
-        """The running call's token, read by llama.cpp's abort callback while it computes."""
+        self._stop_watching: Callable[[], None] = lambda: None
         self._abort_callback: Any = None
         self._loading = threading.Lock()
         """Held while the model loads: a `stream` waits for a `preload` under way instead of reading the file again."""
@@ -317,13 +316,13 @@ class LlamaCppLLM:
         waited = time.perf_counter()
         llama = self._model_for(n_ctx)
         log.debug("waited %.2f s for the model", time.perf_counter() - waited)
-        self._cancel = cancel
+        self._watch(cancel)
         self.last_prefix_restored = 0
         try:
             if prefix and self.prefix_cache is not None and self._plan is not None:
                 self.last_prefix_restored = self.prefix_cache.prepare(llama, self._identity(), prompt, prefix)
         except RuntimeError:
-            self._cancel = None
+            self._unwatch()
             if cancel is not None and cancel.cancelled:
                 self._forget_context(llama)
                 return iter(())  # stopped while the prefix was evaluated
@@ -353,10 +352,26 @@ class LlamaCppLLM:
                 return
             raise
         finally:
-            self._cancel = None
+            self._unwatch()
             close = getattr(parts, "close", None)
             if close is not None:
                 close()
+
+    @cached_property
+    def _abort_flag(self) -> NativeAbortFlag:
+        """Raised while the running call's cancel token is cancelled; llama.cpp reads it while it computes."""
+        return NativeAbortFlag()
+
+    def _watch(self, cancel: CancelToken | None) -> None:
+        """Raise the abort flag when `cancel` is cancelled, for the running call."""
+        self._stop_watching()
+        self._abort_flag.lower()
+        self._stop_watching = cancel.on_cancel(self._abort_flag.raise_) if cancel is not None else (lambda: None)
+
+    def _unwatch(self) -> None:
+        self._stop_watching()
+        self._stop_watching = lambda: None
+        self._abort_flag.lower()
 
     @staticmethod
     def _forget_context(llama: Any) -> None:
@@ -368,16 +383,13 @@ class LlamaCppLLM:
         llama.n_tokens = 0
 
     def _install_abort_callback(self, llama: Any) -> None:
-        """llama.cpp's CPU backend asks this between graph nodes while it evaluates a
-        batch: a cancel takes effect within a node's time, not a 512-token batch's."""
+        """llama.cpp's CPU backend asks its abort callback between graph nodes while it evaluates a batch: a
+        cancel takes effect within a node's time, not a 512-token batch's. The callback is native code reading
+        a flag (`NativeAbortFlag`), never Python: see there why."""
         import llama_cpp
 
-        def should_abort(_data: ctypes.c_void_p) -> bool:
-            token = self._cancel
-            return token is not None and token.cancelled
-
-        self._abort_callback = llama_cpp.ggml_abort_callback(should_abort)  # kept alive with the model
-        llama_cpp.llama_set_abort_callback(llama._ctx.ctx, self._abort_callback, None)
+        self._abort_callback = self._abort_flag.callback  # kept alive with the model
+        llama_cpp.llama_set_abort_callback(llama._ctx.ctx, self._abort_callback, self._abort_flag.data)
 
     def _identity(self) -> str:
         """What a saved KV state depends on: the model file and the cache layout."""
@@ -385,6 +397,48 @@ class LlamaCppLLM:
         plan = self._plan
         assert plan is not None
         return f"{self.model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{plan.kv_type}|fa={plan.flash_attn}"
+
+
+class NativeAbortFlag:
+    """A cancel flag llama.cpp reads without Python.
+
+    llama.cpp asks its abort callback after every node of the graph it computes (about a thousand per batch for
+    phi-3-mini) on its compute thread. A Python callback takes the GIL for each call, and while any other Python
+    thread is running (an ingest or a watch sync, an app's own work, a server's requests) each call waits up to
+    that thread's switch interval (5 ms) for it: prompt evaluation beside a busy thread took 1.6x as long on the
+    stand-in model, every generated token waited seconds. This callback is the C library's `strlen` over a
+    two-byte buffer: native code reading memory, no GIL, nothing to wait for. Its first byte is 0 (length 0: go on)
+    or 1 (length 1: abort), the second always 0; llama.cpp takes the `bool` it expects from the low byte of the integer
+    return register, where strlen's 0 or 1 stands on every ABI ragkit runs on (x86-64 System V and Windows,
+    AArch64)."""
+
+    def __init__(self) -> None:
+        import llama_cpp
+
+        self._buffer = ctypes.create_string_buffer(2)
+        strlen = ctypes.cast(_c_library().strlen, ctypes.c_void_p).value
+        assert strlen is not None
+        self.callback = llama_cpp.ggml_abort_callback(strlen)
+        self.data = ctypes.cast(self._buffer, ctypes.c_void_p)
+
+    def raise_(self) -> None:
+        self._buffer[0] = b"\x01"
+
+    def lower(self) -> None:
+        self._buffer[0] = b"\x00"
+
+    @property
+    def raised(self) -> bool:
+        return self._buffer[0] != b"\x00"
+
+
+def _c_library() -> ctypes.CDLL:
+    """The C runtime's functions: the process's own symbols on Linux and macOS, msvcrt on Windows."""
+    import sys
+
+    if sys.platform == "win32":
+        return ctypes.cdll.msvcrt
+    return ctypes.CDLL(None)
 
 
 def render_chat_template(template: str, messages: list[dict[str, str]], *, bos_token: str, eos_token: str) -> str:

@@ -17,7 +17,12 @@ from ragkit.errors import ContextTooSmallError
 from ragkit.prompts import load_prompt
 
 CHAT_STOPS = ["<|end|>", "<|endoftext|>"]
-COMPLETION_STOPS = ["\nQuestion:", "\n\n\n", "<end_of_turn>", "</passage>"]
+# A base model given a conversation goes on writing one ("(Later in this conversation: User: ..."): it stops at
+# the turn markers the completion prompt uses.
+COMPLETION_STOPS = [
+    "\nQuestion:", "\n\n\n", "<end_of_turn>", "</passage>", "\nUser:", "\nAssistant:", "(Later in this conversation",
+    "(Earlier in this conversation",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,45 @@ def test_the_thread_reading_an_answer_holds_its_turn(tiny_phi3: Path) -> None:
     reader.join(30)
     assert len(got) > 1  # the first answer was read to its end, not cut after one token
     assert second
+
+
+def test_a_prompt_is_evaluated_while_another_python_thread_holds_the_gil(tiny_phi3: Path) -> None:
+    """llama.cpp asks its abort callback after every graph node. A Python callback needs the GIL for each call,
+    so any busy Python thread (an ingest, an app's own work, a server's request) held the evaluation back node
+    by node. Here, while llama.cpp works through a prompt in small batches, this thread keeps the GIL in C for a
+    while (PyDLL calls keep it; a long switch interval keeps it from being handed over between them): the
+    evaluation must go on meanwhile (its cache fills batch by batch), where a Python callback stops it dead."""
+    import ctypes
+    import sys
+    import threading
+    import time
+
+    import llama_cpp
+
+    llm = LlamaCppLLM(tiny_phi3, threads=2)
+    llama = llama_cpp.Llama(str(tiny_phi3), n_ctx=2048, n_batch=2048, n_ubatch=4, n_threads=2, verbose=False)
+    llm._install_abort_callback(llama)  # what ragkit gives llama.cpp
+    tokens = llama.tokenize(b"The quick brown fox jumps over the lazy dog. " * 200)[:2000]
+    library = ctypes.PyDLL(llama_cpp.llama_cpp._lib._name)  # the same functions, called with the GIL held
+    library.llama_get_memory.restype = ctypes.c_void_p
+    library.llama_get_memory.argtypes = [ctypes.c_void_p]
+    library.llama_memory_seq_pos_max.restype = ctypes.c_int32
+    library.llama_memory_seq_pos_max.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    holding = ctypes.PyDLL(None)
+    holding.usleep.argtypes = [ctypes.c_uint]
+    memory = library.llama_get_memory(llama._ctx.ctx)
+    worker = threading.Thread(target=llama.eval, args=(tokens,), daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    try:
+        worker.start()
+        while library.llama_memory_seq_pos_max(memory, 0) < 0:  # until llama.cpp is at work
+            time.sleep(0.0005)  # gives the GIL to the worker
+        before = library.llama_memory_seq_pos_max(memory, 0)
+        holding.usleep(2_000_000)
+        after = library.llama_memory_seq_pos_max(memory, 0)
+    finally:
+        sys.setswitchinterval(interval)
+    worker.join()
+    assert before < len(tokens) - 1, "the prompt was evaluated before the GIL was taken: make it longer"
+    assert after > before, f"evaluation stood still at token {before} of {len(tokens)} while the GIL was held"
