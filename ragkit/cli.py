@@ -221,7 +221,9 @@ def ingest(
 
         def on_progress(p: IngestProgress) -> None:
             elapsed = max(time.perf_counter() - started, 1e-6)
-            description = {"scan": "Scanning", "read": "Reading", "embed": "Embedding"}[p.phase]
+            description = {"scan": "Scanning", "read": "Reading", "embed": "Embedding", "download": "Downloading"}[
+                p.phase
+            ]
             note = f"{Path(p.path).name}: {p.note}" if p.note and p.path else ""
             progress.update(
                 task,

